@@ -1,0 +1,87 @@
+/**
+ * Activation: wires the language client to the Artifacts view, the status bar and the
+ * commands, then starts the server. The returned API is what integration tests use.
+ */
+import * as vscode from 'vscode';
+import { State, type LanguageClient } from 'vscode-languageclient/node';
+import { ArtifactsTreeProvider } from './artifactsView';
+import { createClient, type ServerEvents } from './client';
+import { registerCommands } from './commands';
+import { IndexStatusItem } from './statusBar';
+
+export interface CrucibleApi {
+  client: LanguageClient;
+  artifacts: ArtifactsTreeProvider;
+  /**
+   * Resolves once every open workspace folder has reported a completed full index
+   * (`crucible/indexed`) since the server last started. Rejects if the server fails
+   * to start. Tests await this instead of sleeping.
+   */
+  whenIndexed(): Promise<void>;
+}
+
+let stopClient: (() => Promise<void>) | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<CrucibleApi> {
+  const { client, events } = createClient(context);
+  const artifacts = new ArtifactsTreeProvider(client, events);
+  const indexed = trackIndexedFolders(client, events);
+  context.subscriptions.push(artifacts, new IndexStatusItem(client, events), indexed);
+  registerCommands(context, client, artifacts);
+
+  // stop() throws unless the client is running (e.g. after a failed start); nothing to stop then.
+  stopClient = () => (client.state === State.Running ? client.stop() : Promise.resolve());
+  context.subscriptions.push({ dispose: () => void stopClient?.().catch(() => undefined) });
+
+  // languageclient already reports a failed start (output and notification); activation still
+  // succeeds so the status bar and the commands can say what went wrong.
+  await client.start().catch(() => undefined);
+
+  return { client, artifacts, whenIndexed: indexed.whenIndexed };
+}
+
+export function deactivate(): Promise<void> | undefined {
+  return stopClient?.();
+}
+
+/** Remembers which folders the server has finished indexing, for `whenIndexed`. */
+function trackIndexedFolders(client: LanguageClient, events: ServerEvents): vscode.Disposable & { whenIndexed(): Promise<void> } {
+  const done = new Set<string>();
+  let waiters: { resolve(): void; reject(error: Error): void }[] = [];
+  let startFailed = false;
+
+  const allIndexed = () => (vscode.workspace.workspaceFolders ?? []).every((f) => done.has(f.uri.toString()));
+  const settle = () => {
+    if (startFailed) {
+      for (const w of waiters) w.reject(new Error('The Crucible language server failed to start; see the Crucible output.'));
+      waiters = [];
+    } else if (allIndexed()) {
+      for (const w of waiters) w.resolve();
+      waiters = [];
+    }
+  };
+
+  const subscriptions = [
+    events.onIndexed(({ folderUri }) => {
+      done.add(vscode.Uri.parse(folderUri).toString());
+      settle();
+    }),
+    // A removed folder may have been the one still being waited for.
+    vscode.workspace.onDidChangeWorkspaceFolders(settle),
+    client.onDidChangeState(({ newState }) => {
+      // A restarted server indexes again; wait for that rather than trust the old run.
+      if (newState === State.Starting) done.clear();
+      startFailed = newState === State.StartFailed;
+      settle();
+    }),
+  ];
+
+  return {
+    whenIndexed: () =>
+      new Promise<void>((resolve, reject) => {
+        waiters.push({ resolve, reject });
+        settle();
+      }),
+    dispose: () => subscriptions.forEach((s) => s.dispose()),
+  };
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * `crucible`: the engine from the command line, no VS Code needed.
+ *   crucible index <dir> [--json] [--force]
+ * Exit codes: 0 done, 1 failed, 2 usage error, 3 store locked by another writer.
+ */
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import Table from 'cli-table3';
+import { defaultSettings, type FolderSummary } from './protocol';
+import { chooseEmbedder } from './index/embedders';
+import { StoreLockedError } from './index/store';
+import { WorkspaceIndex } from './index/workspace';
+
+const usage = `Usage: crucible <command> [options]
+
+Commands:
+  index <dir>    Index the functions, classes and tests under <dir> into <dir>/.crucible
+
+Options:
+  --json         Print machine-readable JSON instead of a table
+  --force        Re-extract every file even if its content is unchanged
+  --exclude <g>  Extra glob to exclude (repeatable); node_modules and *.min.js are always excluded
+  --max-file-size <bytes>  Skip larger files (default ${defaultSettings.maxFileSizeBytes})
+  --ollama-embed-model <m> Use this Ollama embedding model (falls back to the local embedder)
+  --ollama-host <url>      Ollama server (default ${defaultSettings.ollama.host})
+  -h, --help     Show this help
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      exclude: { type: 'string', multiple: true, default: [] },
+      'max-file-size': { type: 'string' },
+      'ollama-embed-model': { type: 'string', default: process.env.CRUCIBLE_OLLAMA_EMBED_MODEL ?? '' },
+      'ollama-host': { type: 'string', default: process.env.CRUCIBLE_OLLAMA_HOST ?? defaultSettings.ollama.host },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, dir] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(usage);
+    return command || values.help ? 0 : 2;
+  }
+  if (command !== 'index') throw new UsageError(`unknown command '${command}'`);
+  if (!dir) throw new UsageError('index needs a directory');
+  const root = path.resolve(dir);
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+  const maxFileSizeBytes = values['max-file-size'] !== undefined ? Number(values['max-file-size']) : defaultSettings.maxFileSizeBytes;
+  if (!Number.isFinite(maxFileSizeBytes) || maxFileSizeBytes <= 0) throw new UsageError('--max-file-size must be a positive number of bytes');
+
+  const log = (m: string) => process.stderr.write(`crucible: ${m}\n`);
+  const choice = await chooseEmbedder({ host: values['ollama-host']!, embedModel: values['ollama-embed-model']! });
+  if (values['ollama-embed-model']) log(choice.reason);
+  const index = new WorkspaceIndex(root, {
+    settings: { exclude: [...defaultSettings.exclude, ...values.exclude!], maxFileSizeBytes },
+    embedder: choice.embedder,
+    owner: 'crucible index (CLI)',
+    onProblem: (p) => log(p.message),
+    log,
+  });
+  await index.open();
+  await index.holdLock();
+  const bar = !values.json && process.stderr.isTTY ? new SingleBar({ format: 'indexing [{bar}] {percentage}% {value}/{total} files {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : undefined;
+  let started = false;
+  let summary: FolderSummary | undefined;
+  try {
+    summary = await index.indexAll((p) => {
+      if (!bar) return;
+      if (!started) {
+        bar.start(p.total, 0, { file: '' });
+        started = true;
+      }
+      bar.update(p.done, { file: p.file ?? '' });
+    }, values.force);
+  } finally {
+    bar?.stop();
+    await index.close();
+  }
+  if (!summary) throw new Error('indexing was cancelled');
+  if (values.json) printJson(index, summary);
+  else printTable(index, summary);
+  return 0;
+}
+
+function printJson(index: WorkspaceIndex, summary: FolderSummary): void {
+  const artifacts = index.artifacts().map((a) => ({
+    id: a.id,
+    kind: a.kind,
+    language: a.language,
+    file: a.file,
+    range: a.range,
+    hash: a.hash,
+    calls: index.resolveCalls(a),
+  }));
+  const out = { files: summary.files, artifacts, skipped: index.skippedFiles(), parseErrors: summary.parseErrors, ms: summary.ms, embedder: summary.embedder };
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+function printTable(index: WorkspaceIndex, s: FolderSummary): void {
+  const t = new Table({ head: ['', 'count'], style: { head: [], border: [], compact: true } });
+  t.push(['files indexed', s.files], ['artifacts', s.artifacts]);
+  for (const [k, n] of Object.entries(s.byKind).sort()) t.push([`  ${k}`, n]);
+  for (const [l, n] of Object.entries(s.byLanguage).sort()) t.push([`  ${l}`, n]);
+  t.push(['files skipped', s.skipped], ['files with parse errors', s.parseErrors], ['time', `${s.ms} ms`], ['embedder', s.embedder]);
+  process.stdout.write(`Crucible index of ${index.root}\n${t.toString()}\n`);
+  for (const sk of index.skippedFiles().slice(0, 20)) process.stdout.write(`  skipped ${sk.file}: ${sk.reason}\n`);
+  if (index.skippedFiles().length > 20) process.stdout.write(`  … and ${index.skippedFiles().length - 20} more (see --json)\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`crucible: ${(err as Error).message}\n\n${usage}`);
+      process.exit(2);
+    }
+    if (err instanceof StoreLockedError) {
+      process.stderr.write(`crucible: ${err.message}\n`);
+      process.exit(3);
+    }
+    process.stderr.write(`crucible: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,161 @@
+/**
+ * Crucible's extensions to LSP, declared once and imported by both the server
+ * and the client (as vscode-eslint does). Every method string lives here; the
+ * README's "Protocol" section lists them with their shapes.
+ *
+ * Positions and ranges are LSP's: 0-based lines, UTF-16 characters.
+ */
+import { NotificationType, RequestType, type Range } from 'vscode-languageserver-protocol';
+
+/** What an artifact is. `scenario` and `variant` arrive with later capabilities. */
+export type ArtifactKind = 'function' | 'method' | 'class' | 'test' | 'suite';
+export type ArtifactLanguage = 'typescript' | 'tsx' | 'javascript' | 'python';
+
+/** A call made from an artifact's body; `target` is set when the callee resolves to exactly one workspace artifact. */
+export interface CallRef {
+  name: string;
+  target?: string;
+}
+
+/** The wire form of an artifact (the engine's record plus the folder-relative file). */
+export interface ArtifactInfo {
+  /** `relative/path.ts#Qualified.name`, stable across edits that keep the path and name. */
+  id: string;
+  name: string;
+  qualifiedName: string;
+  kind: ArtifactKind;
+  language: ArtifactLanguage;
+  /** Workspace-folder-relative path with forward slashes. */
+  file: string;
+  /** Absolute file URI, for the client to open. */
+  uri: string;
+  range: Range;
+  /** Range of the name only (for selection and code lenses). */
+  selectionRange: Range;
+  /** Parameter names in order. */
+  signature: string[];
+  doc?: string;
+  /** Normalized content hash: whitespace and comments don't change it. */
+  hash: string;
+  calls: CallRef[];
+  /** Test framework for `test`/`suite` artifacts. */
+  framework?: string;
+  /** Id of the enclosing artifact (class for a method, suite for a test). */
+  parent?: string;
+}
+
+export interface FolderSummary {
+  folderUri: string;
+  files: number;
+  artifacts: number;
+  byKind: Partial<Record<ArtifactKind, number>>;
+  byLanguage: Partial<Record<ArtifactLanguage, number>>;
+  skipped: number;
+  parseErrors: number;
+  /** Wall time of the last full index of the folder. */
+  ms: number;
+  embedder: string;
+}
+
+/**
+ * Server → client, once per workspace folder each time its full index completes
+ * (startup, reindex, settings change). Tests wait for this instead of sleeping.
+ */
+export namespace IndexedNotification {
+  export const method = 'crucible/indexed';
+  export const type = new NotificationType<FolderSummary>(method);
+}
+
+/** Server → client, after an incremental update changed the artifacts of some files (tree refresh). */
+export interface IndexChangedParams {
+  folderUri: string;
+  /** Folder-relative paths whose artifacts changed, were added, or were removed. */
+  files: string[];
+}
+export namespace IndexChangedNotification {
+  export const method = 'crucible/indexChanged';
+  export const type = new NotificationType<IndexChangedParams>(method);
+}
+
+export type IndexState = 'starting' | 'indexing' | 'ready' | 'error';
+/** Server → client, whenever the overall index state or counts change (status bar). */
+export interface StatusParams {
+  state: IndexState;
+  files: number;
+  artifacts: number;
+  /** Percentage while indexing. */
+  percent?: number;
+  message?: string;
+}
+export namespace StatusNotification {
+  export const method = 'crucible/status';
+  export const type = new NotificationType<StatusParams>(method);
+}
+
+/** Client → server: list or filter artifacts (the Artifacts tree view, quick picks). */
+export interface ArtifactsParams {
+  /** Limit to one workspace folder. */
+  folderUri?: string;
+  /** Limit to one file (absolute URI). */
+  uri?: string;
+  kinds?: ArtifactKind[];
+  /** Case-insensitive substring of the qualified name or file. */
+  query?: string;
+  limit?: number;
+}
+export interface ArtifactsResult {
+  artifacts: ArtifactInfo[];
+  /** Total matching before `limit`. */
+  total: number;
+}
+export namespace ArtifactsRequest {
+  export const method = 'crucible/artifacts';
+  export const type = new RequestType<ArtifactsParams, ArtifactsResult, void>(method);
+}
+
+/** Client → server: artifacts most similar to one given by id, or by the artifact at a position. */
+export interface SimilarParams {
+  id?: string;
+  textDocument?: { uri: string };
+  position?: { line: number; character: number };
+  /** How many results (default 10). */
+  k?: number;
+}
+export interface SimilarItem {
+  artifact: ArtifactInfo;
+  /** Cosine similarity in [-1, 1]. */
+  score: number;
+}
+export interface SimilarResult {
+  /** The artifact the search started from, if one was found. */
+  source?: ArtifactInfo;
+  items: SimilarItem[];
+  embedder: string;
+}
+export namespace SimilarRequest {
+  export const method = 'crucible/similar';
+  export const type = new RequestType<SimilarParams, SimilarResult, void>(method);
+}
+
+/** Client → server: drop nothing, re-walk every folder and re-index what changed (command "Reindex Workspace"). */
+export interface ReindexParams {
+  /** Ignore content hashes and re-extract every file. */
+  force?: boolean;
+}
+export namespace ReindexRequest {
+  export const method = 'crucible/reindex';
+  export const type = new RequestType<ReindexParams, FolderSummary[], void>(method);
+}
+
+/** Settings section the server reads through `workspace/configuration`. */
+export const configurationSection = 'crucible';
+export interface CrucibleSettings {
+  exclude: string[];
+  maxFileSizeBytes: number;
+  ollama: { host: string; embedModel: string };
+}
+export const defaultSettings: CrucibleSettings = {
+  exclude: ['**/node_modules/**', '**/*.min.js'],
+  maxFileSizeBytes: 1024 * 1024,
+  ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
+};

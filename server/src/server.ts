@@ -1,0 +1,365 @@
+/**
+ * Crucible's language server: LSP wiring only. The engine lives in index/ (and,
+ * later, evidence/, drift/, optimize/ …) and knows nothing of LSP.
+ *
+ * Settings flow: the client sends `workspace/didChangeConfiguration`; the server
+ * then pulls `crucible` per folder with `workspace/configuration` and applies it
+ * at once (re-walk for exclude/size changes, re-probe Ollama for embedder changes).
+ */
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  createConnection,
+  DidChangeConfigurationNotification,
+  FileChangeType,
+  ProposedFeatures,
+  SymbolKind,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Connection,
+  type SymbolInformation,
+  type WorkspaceFolder,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import {
+  type ArtifactInfo,
+  ArtifactsRequest,
+  configurationSection,
+  type CrucibleSettings,
+  defaultSettings,
+  type FolderSummary,
+  IndexChangedNotification,
+  IndexedNotification,
+  ReindexRequest,
+  SimilarRequest,
+  type StatusParams,
+  StatusNotification,
+} from './protocol';
+import { chooseEmbedder } from './index/embedders';
+import type { ArtifactRecord } from './index/extract';
+import { toRel } from './index/files';
+import { languageForPath } from './index/languages';
+import { WorkspaceIndex } from './index/workspace';
+
+const connection: Connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+
+interface Folder {
+  uri: string;
+  root: string;
+  index: WorkspaceIndex;
+  settings: CrucibleSettings;
+  indexing: boolean;
+  ready: Promise<void>;
+}
+
+const folders = new Map<string, Folder>();
+let initialFolders: WorkspaceFolder[] = [];
+let canPullConfiguration = false;
+let canRegisterConfiguration = false;
+let initOptionsSettings: Partial<CrucibleSettings> = {};
+let state: StatusParams = { state: 'starting', files: 0, artifacts: 0 };
+
+connection.onInitialize((params) => {
+  const caps = params.capabilities;
+  canPullConfiguration = caps.workspace?.configuration === true;
+  canRegisterConfiguration = caps.workspace?.didChangeConfiguration?.dynamicRegistration === true;
+  initOptionsSettings = (params.initializationOptions as { settings?: Partial<CrucibleSettings> } | undefined)?.settings ?? {};
+  initialFolders = params.workspaceFolders ?? (params.rootUri ? [{ uri: params.rootUri, name: path.basename(fileURLToPath(params.rootUri)) }] : []);
+  return {
+    capabilities: {
+      textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
+      workspaceSymbolProvider: true,
+      workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
+    },
+    serverInfo: { name: 'crucible', version: '0.1.0' },
+  };
+});
+
+connection.onInitialized(async () => {
+  if (canRegisterConfiguration) await connection.client.register(DidChangeConfigurationNotification.type, { section: configurationSection });
+  connection.workspace.onDidChangeWorkspaceFolders((e) => {
+    for (const removed of e.removed) void removeFolder(removed.uri);
+    for (const added of e.added) void addFolder(added);
+  });
+  await Promise.all(initialFolders.map((f) => addFolder(f)));
+  if (initialFolders.length === 0) publishStatus();
+});
+
+async function settingsFor(uri: string): Promise<CrucibleSettings> {
+  let pulled: Partial<CrucibleSettings> = {};
+  if (canPullConfiguration) {
+    try {
+      pulled = ((await connection.workspace.getConfiguration({ scopeUri: uri, section: configurationSection })) as Partial<CrucibleSettings> | null) ?? {};
+    } catch {
+      pulled = {};
+    }
+  }
+  const merged = { ...defaultSettings, ...initOptionsSettings, ...pulled };
+  return {
+    exclude: Array.isArray(merged.exclude) ? merged.exclude : defaultSettings.exclude,
+    maxFileSizeBytes: typeof merged.maxFileSizeBytes === 'number' && merged.maxFileSizeBytes > 0 ? merged.maxFileSizeBytes : defaultSettings.maxFileSizeBytes,
+    ollama: { ...defaultSettings.ollama, ...(merged.ollama ?? {}) },
+  };
+}
+
+async function addFolder(wf: WorkspaceFolder): Promise<void> {
+  if (folders.has(wf.uri) || !wf.uri.startsWith('file:')) return;
+  const root = fileURLToPath(wf.uri);
+  const settings = await settingsFor(wf.uri);
+  const choice = await chooseEmbedder(settings.ollama);
+  connection.console.info(`[${wf.name}] ${choice.reason}`);
+  const index = new WorkspaceIndex(root, {
+    settings,
+    embedder: choice.embedder,
+    owner: `Crucible language server (pid ${process.pid})`,
+    onProblem: (p) => {
+      // Told once per problem: the output channel and a notification.
+      connection.console.warn(`[${wf.name}] ${p.message}`);
+      void connection.window.showWarningMessage(`Crucible: ${p.message}`);
+    },
+    log: (m) => connection.console.info(`[${wf.name}] ${m}`),
+    overlay: (rel) => documents.get(pathToFileURL(path.join(root, rel)).toString())?.getText(),
+  });
+  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: false, ready: Promise.resolve() };
+  folders.set(wf.uri, folder);
+  folder.ready = (async () => {
+    try {
+      await index.open();
+    } catch (err) {
+      connection.console.error(`[${wf.name}] cannot open the index: ${(err as Error).stack ?? err}`);
+    }
+  })();
+  await folder.ready;
+  await reindexFolder(folder, false);
+}
+
+async function removeFolder(uri: string): Promise<void> {
+  const folder = folders.get(uri);
+  if (!folder) return;
+  folders.delete(uri);
+  await folder.index.close();
+  publishStatus();
+}
+
+async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSummary | undefined> {
+  await folder.ready;
+  folder.indexing = true;
+  const progress = await connection.window.createWorkDoneProgress();
+  progress.begin('Crucible: indexing', 0, path.basename(folder.root), false);
+  publishStatus();
+  let summary: FolderSummary | undefined;
+  try {
+    let lastPercent = -1;
+    summary = await folder.index.indexAll((p) => {
+      const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
+      if (percent === lastPercent) return;
+      lastPercent = percent;
+      progress.report(percent, `${p.done}/${p.total} files`);
+      state = { ...state, state: 'indexing', percent };
+      connection.sendNotification(StatusNotification.type, { ...aggregate(), state: 'indexing', percent });
+    }, force);
+  } catch (err) {
+    connection.console.error(`indexing ${folder.root} failed: ${(err as Error).stack ?? err}`);
+    state = { ...state, state: 'error', message: (err as Error).message };
+  } finally {
+    folder.indexing = false;
+    progress.done();
+  }
+  if (summary && folders.get(folder.uri) === folder) {
+    summary = { ...summary, folderUri: folder.uri };
+    connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
+    connection.sendNotification(IndexedNotification.type, summary);
+  }
+  publishStatus();
+  return summary;
+}
+
+function aggregate(): { files: number; artifacts: number } {
+  let files = 0;
+  let artifacts = 0;
+  for (const f of folders.values()) {
+    files += f.index.fileCount;
+    artifacts += f.index.artifactCount;
+  }
+  return { files, artifacts };
+}
+
+function publishStatus(): void {
+  const indexing = [...folders.values()].some((f) => f.indexing);
+  if (state.state !== 'error' || indexing) state = { ...aggregate(), state: indexing ? 'indexing' : 'ready' };
+  else state = { ...state, ...aggregate() };
+  connection.sendNotification(StatusNotification.type, state);
+}
+
+connection.onDidChangeConfiguration(async () => {
+  for (const folder of folders.values()) {
+    const next = await settingsFor(folder.uri);
+    const walkChanged = JSON.stringify(next.exclude) !== JSON.stringify(folder.settings.exclude) || next.maxFileSizeBytes !== folder.settings.maxFileSizeBytes;
+    const embedChanged = JSON.stringify(next.ollama) !== JSON.stringify(folder.settings.ollama);
+    folder.settings = next;
+    folder.index.updateSettings(next);
+    if (embedChanged) {
+      const choice = await chooseEmbedder(next.ollama);
+      connection.console.info(`[${path.basename(folder.root)}] ${choice.reason}`);
+      await folder.index.setEmbedder(choice.embedder);
+    }
+    if (walkChanged || embedChanged) void reindexFolder(folder, false);
+  }
+});
+
+/** The folder that contains a file URI (the innermost, for nested folders). */
+function locate(uri: string): { folder: Folder; rel: string } | undefined {
+  if (!uri.startsWith('file:')) return undefined;
+  const file = fileURLToPath(uri);
+  let best: Folder | undefined;
+  for (const f of folders.values()) {
+    if ((file === f.root || file.startsWith(f.root + path.sep)) && (!best || f.root.length > best.root.length)) best = f;
+  }
+  return best ? { folder: best, rel: toRel(best.root, file) } : undefined;
+}
+
+function isIndexable(folder: Folder, rel: string): boolean {
+  return languageForPath(rel) !== undefined && !rel.startsWith('.crucible/') && !rel.split('/').includes('node_modules');
+}
+
+// Edits are re-indexed after a short pause in typing: one parse per burst, not per keystroke.
+const pendingEdits = new Map<string, NodeJS.Timeout>();
+function scheduleDocument(uri: string, delayMs: number): void {
+  const prev = pendingEdits.get(uri);
+  if (prev) clearTimeout(prev);
+  pendingEdits.set(
+    uri,
+    setTimeout(() => {
+      pendingEdits.delete(uri);
+      const doc = documents.get(uri);
+      void updateFile(uri, doc?.getText());
+    }, delayMs),
+  );
+}
+
+async function updateFile(uri: string, text: string | undefined): Promise<void> {
+  const where = locate(uri);
+  if (!where || !isIndexable(where.folder, where.rel)) return;
+  await where.folder.ready;
+  const changed = await where.folder.index.updateFile(where.rel, text);
+  if (changed) notifyChanged(where.folder, [where.rel]);
+}
+
+function notifyChanged(folder: Folder, files: string[]): void {
+  connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
+  publishStatus();
+}
+
+documents.onDidOpen((e) => scheduleDocument(e.document.uri, 0));
+documents.onDidChangeContent((e) => scheduleDocument(e.document.uri, 150));
+documents.onDidSave((e) => scheduleDocument(e.document.uri, 0));
+// Closing without saving: the disk is the truth again.
+documents.onDidClose((e) => void updateFile(e.document.uri, undefined));
+
+connection.onDidChangeWatchedFiles(async ({ changes }) => {
+  const touched = new Map<Folder, string[]>();
+  for (const change of changes) {
+    const where = locate(change.uri);
+    if (!where) continue;
+    if (where.rel.endsWith('.gitignore')) {
+      void reindexFolder(where.folder, false);
+      continue;
+    }
+    if (!isIndexable(where.folder, where.rel) || documents.get(change.uri)) continue; // open documents follow the buffer
+    await where.folder.ready;
+    const changed = change.type === FileChangeType.Deleted ? where.folder.index.removeFile(where.rel) : await where.folder.index.updateFile(where.rel);
+    if (changed) touched.set(where.folder, [...(touched.get(where.folder) ?? []), where.rel]);
+  }
+  for (const [folder, files] of touched) notifyChanged(folder, files);
+});
+
+function toInfo(folder: Folder, a: ArtifactRecord): ArtifactInfo {
+  return { ...a, uri: pathToFileURL(path.join(folder.root, a.file)).toString(), calls: folder.index.resolveCalls(a) };
+}
+
+const symbolKinds: Record<ArtifactRecord['kind'], SymbolKind> = {
+  function: SymbolKind.Function,
+  method: SymbolKind.Method,
+  class: SymbolKind.Class,
+  test: SymbolKind.Event,
+  suite: SymbolKind.Module,
+};
+
+connection.onWorkspaceSymbol(async ({ query }) => {
+  const out: SymbolInformation[] = [];
+  for (const folder of folders.values()) {
+    await folder.ready;
+    for (const a of folder.index.symbols(query)) {
+      out.push({
+        name: a.name,
+        kind: symbolKinds[a.kind],
+        containerName: a.parent ? folder.index.get(a.parent)?.qualifiedName : a.file,
+        location: { uri: pathToFileURL(path.join(folder.root, a.file)).toString(), range: a.range },
+      });
+    }
+  }
+  return out.slice(0, 500);
+});
+
+connection.onRequest(ArtifactsRequest.type, async (params) => {
+  let all: ArtifactInfo[] = [];
+  for (const folder of folders.values()) {
+    if (params.folderUri && params.folderUri !== folder.uri) continue;
+    await folder.ready;
+    let file: string | undefined;
+    if (params.uri) {
+      const where = locate(params.uri);
+      if (where?.folder !== folder) continue;
+      file = where.rel;
+    }
+    all = all.concat(folder.index.artifacts({ file, kinds: params.kinds, query: params.query }).map((a) => toInfo(folder, a)));
+  }
+  return { artifacts: params.limit !== undefined ? all.slice(0, params.limit) : all, total: all.length };
+});
+
+connection.onRequest(SimilarRequest.type, async (params) => {
+  const k = Math.max(1, Math.min(params.k ?? 10, 100));
+  let folder: Folder | undefined;
+  let source: ArtifactRecord | undefined;
+  if (params.id) {
+    for (const f of folders.values()) {
+      await f.ready;
+      source = f.index.get(params.id);
+      if (source) {
+        folder = f;
+        break;
+      }
+    }
+  } else if (params.textDocument && params.position) {
+    const where = locate(params.textDocument.uri);
+    if (where) {
+      folder = where.folder;
+      await folder.ready;
+      source = folder.index.artifactAt(where.rel, params.position);
+    }
+  }
+  if (!folder || !source) return { items: [], embedder: folder?.index.embedderId ?? '' };
+  const f = folder;
+  return {
+    source: toInfo(f, source),
+    items: f.index.similar(source.id, k).map((n) => ({ artifact: toInfo(f, n.artifact), score: Math.round(n.score * 1e4) / 1e4 })),
+    embedder: f.index.embedderId,
+  };
+});
+
+connection.onRequest(ReindexRequest.type, async (params) => {
+  const summaries: FolderSummary[] = [];
+  for (const folder of folders.values()) {
+    const s = await reindexFolder(folder, params.force === true);
+    if (s) summaries.push(s);
+  }
+  return summaries;
+});
+
+connection.onShutdown(async () => {
+  await Promise.all([...folders.values()].map((f) => f.index.close()));
+});
+
+documents.listen(connection);
+connection.listen();
