@@ -64,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     settings: { exclude: [...defaultSettings.exclude, ...values.exclude!], maxFileSizeBytes },
     embedder: choice.embedder,
     owner: 'crucible index (CLI)',
+    lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000),
     onProblem: (p) => log(p.message),
     log,
   });

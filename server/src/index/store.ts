@@ -131,7 +131,8 @@ export class RecordStore {
         }
         for (const rec of Object.values(data.files)) this.files.set(rec.file, rec);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue; // no store yet (or `.crucible` is not a folder: reported above)
         const aside = await moveAside(file);
         db.data = { schemaVersion, files: {} };
         this.dirty.add(i);
