@@ -49,7 +49,8 @@ interface Folder {
   root: string;
   index: WorkspaceIndex;
   settings: CrucibleSettings;
-  indexing: boolean;
+  /** Full index passes running (a reindex can start while one is being cancelled). */
+  indexing: number;
   ready: Promise<void>;
 }
 
@@ -114,14 +115,13 @@ async function addFolder(wf: WorkspaceFolder): Promise<void> {
     embedder: choice.embedder,
     owner: `Crucible language server (pid ${process.pid})`,
     onProblem: (p) => {
-      // Told once per problem: the output channel and a notification.
       connection.console.warn(`[${wf.name}] ${p.message}`);
-      void connection.window.showWarningMessage(`Crucible: ${p.message}`);
+      announceProblem(wf.name, p.message);
     },
     log: (m) => connection.console.info(`[${wf.name}] ${m}`),
     overlay: (rel) => documents.get(pathToFileURL(path.join(root, rel)).toString())?.getText(),
   });
-  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: false, ready: Promise.resolve() };
+  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve() };
   folders.set(wf.uri, folder);
   folder.ready = (async () => {
     try {
@@ -134,6 +134,19 @@ async function addFolder(wf: WorkspaceFolder): Promise<void> {
   await reindexFolder(folder, false);
 }
 
+// Store problems come in bursts (16 corrupt shards): every one goes to the log,
+// and the user gets one notification per burst.
+const pendingProblems: string[] = [];
+function announceProblem(folderName: string, message: string): void {
+  pendingProblems.push(`[${folderName}] ${message}`);
+  if (pendingProblems.length > 1) return;
+  setTimeout(() => {
+    const [first, ...rest] = pendingProblems.splice(0);
+    const more = rest.length > 0 ? ` (and ${rest.length} more; see the Crucible output)` : '';
+    void connection.window.showWarningMessage(`Crucible: ${first}${more}`);
+  }, 200);
+}
+
 async function removeFolder(uri: string): Promise<void> {
   const folder = folders.get(uri);
   if (!folder) return;
@@ -144,7 +157,7 @@ async function removeFolder(uri: string): Promise<void> {
 
 async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSummary | undefined> {
   await folder.ready;
-  folder.indexing = true;
+  folder.indexing++;
   const progress = await connection.window.createWorkDoneProgress();
   progress.begin('Crucible: indexing', 0, path.basename(folder.root), false);
   publishStatus();
@@ -163,7 +176,7 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
     connection.console.error(`indexing ${folder.root} failed: ${(err as Error).stack ?? err}`);
     state = { ...state, state: 'error', message: (err as Error).message };
   } finally {
-    folder.indexing = false;
+    folder.indexing--;
     progress.done();
   }
   if (summary && folders.get(folder.uri) === folder) {
@@ -186,7 +199,7 @@ function aggregate(): { files: number; artifacts: number } {
 }
 
 function publishStatus(): void {
-  const indexing = [...folders.values()].some((f) => f.indexing);
+  const indexing = [...folders.values()].some((f) => f.indexing > 0);
   if (state.state !== 'error' || indexing) state = { ...aggregate(), state: indexing ? 'indexing' : 'ready' };
   else state = { ...state, ...aggregate() };
   connection.sendNotification(StatusNotification.type, state);
@@ -219,9 +232,6 @@ function locate(uri: string): { folder: Folder; rel: string } | undefined {
   return best ? { folder: best, rel: toRel(best.root, file) } : undefined;
 }
 
-function isIndexable(folder: Folder, rel: string): boolean {
-  return languageForPath(rel) !== undefined && !rel.startsWith('.crucible/') && !rel.split('/').includes('node_modules');
-}
 
 // Edits are re-indexed after a short pause in typing: one parse per burst, not per keystroke.
 const pendingEdits = new Map<string, NodeJS.Timeout>();
@@ -240,7 +250,7 @@ function scheduleDocument(uri: string, delayMs: number): void {
 
 async function updateFile(uri: string, text: string | undefined): Promise<void> {
   const where = locate(uri);
-  if (!where || !isIndexable(where.folder, where.rel)) return;
+  if (!where || !languageForPath(where.rel)) return;
   await where.folder.ready;
   const changed = await where.folder.index.updateFile(where.rel, text);
   if (changed) notifyChanged(where.folder, [where.rel]);
@@ -262,11 +272,12 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
   for (const change of changes) {
     const where = locate(change.uri);
     if (!where) continue;
-    if (where.rel.endsWith('.gitignore')) {
+    if (where.rel === '.gitignore' || where.rel.endsWith('/.gitignore')) {
+      where.folder.index.gitignoreChanged();
       void reindexFolder(where.folder, false);
       continue;
     }
-    if (!isIndexable(where.folder, where.rel) || documents.get(change.uri)) continue; // open documents follow the buffer
+    if (!languageForPath(where.rel) || documents.get(change.uri)) continue; // open documents follow the buffer
     await where.folder.ready;
     const changed = change.type === FileChangeType.Deleted ? where.folder.index.removeFile(where.rel) : await where.folder.index.updateFile(where.rel);
     if (changed) touched.set(where.folder, [...(touched.get(where.folder) ?? []), where.rel]);

@@ -14,14 +14,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  createProtocolConnection,
+  createMessageConnection,
   ExitNotification,
   InitializedNotification,
   type InitializeParams,
   InitializeRequest,
   type InitializeResult,
   type NotificationType,
-  type ProtocolConnection,
+  type MessageConnection,
   ResponseError,
   ErrorCodes,
   ShutdownRequest,
@@ -30,7 +30,8 @@ import {
 } from 'vscode-languageserver-protocol/node';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
-export const serverPath = path.join(repoRoot, 'dist', 'server.js');
+/** The bundle under test; CRUCIBLE_LSP_SERVER points the tests at another build (e.g. a patched copy). */
+export const serverPath = process.env.CRUCIBLE_LSP_SERVER ? path.resolve(process.env.CRUCIBLE_LSP_SERVER) : path.join(repoRoot, 'dist', 'server.js');
 
 /** One message from the server, request or notification, in arrival order. */
 export interface Received {
@@ -65,7 +66,7 @@ export class LspClient {
 
   private constructor(
     readonly child: ChildProcess,
-    readonly connection: ProtocolConnection,
+    readonly connection: MessageConnection,
     readonly root: string,
     settings: unknown,
   ) {
@@ -110,7 +111,7 @@ export class LspClient {
   static start(options: StartOptions): LspClient {
     if (!existsSync(serverPath)) throw new Error(`${serverPath} is missing: run \`npm run build:fast\` first`);
     const child = spawn(process.execPath, [serverPath, '--stdio'], { cwd: options.root, stdio: ['pipe', 'pipe', 'pipe'] });
-    const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     return new LspClient(child, connection, options.root, options.settings);
   }
 

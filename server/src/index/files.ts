@@ -5,7 +5,7 @@
  * into a directory it has already seen, so symlink loops end.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import picomatch from 'picomatch';
@@ -172,4 +172,62 @@ export function decodeSource(bytes: Uint8Array, maxBytes: number): ReadResult {
 
 export function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/**
+ * The walk's exclusion rules for one path at a time (incremental updates):
+ * `crucible.exclude` on the path and its folders, and every `.gitignore` from the
+ * root down. `.gitignore` files are read once and cached until `clear()`.
+ */
+export class PathFilter {
+  private readonly gitignores = new Map<string, Ignore | null>();
+  private isExcluded: (rel: string) => boolean;
+
+  constructor(
+    private readonly root: string,
+    exclude: string[],
+  ) {
+    this.isExcluded = makeExcludeMatcher(exclude);
+  }
+
+  setExclude(exclude: string[]): void {
+    this.isExcluded = makeExcludeMatcher(exclude);
+  }
+
+  /** Forget cached `.gitignore` rules (one changed). */
+  clear(): void {
+    this.gitignores.clear();
+  }
+
+  accepts(rel: string): boolean {
+    const parts = rel.split('/');
+    if (parts.some((p) => alwaysSkippedDirs.has(p))) return false;
+    if (this.isExcluded(rel)) return false;
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (this.isExcluded(dir + '/') || this.isExcluded(dir + '/x')) return false;
+    }
+    for (let i = 0; i < parts.length; i++) {
+      const base = parts.slice(0, i).join('/');
+      const ig = this.gitignoreOf(base);
+      if (!ig) continue;
+      const below = parts.slice(i);
+      for (let j = 1; j < below.length; j++) if (ig.ignores(below.slice(0, j).join('/') + '/')) return false;
+      if (ig.ignores(below.join('/'))) return false;
+    }
+    return true;
+  }
+
+  private gitignoreOf(dir: string): Ignore | null {
+    let ig = this.gitignores.get(dir);
+    if (ig === undefined) {
+      try {
+        ig = ignore().add(readFileSync(path.join(this.root, dir, '.gitignore'), 'utf8'));
+      } catch {
+        ig = null;
+      }
+      this.gitignores.set(dir, ig);
+    }
+    return ig;
+  }
 }

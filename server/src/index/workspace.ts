@@ -11,7 +11,7 @@ import type { ArtifactKind, ArtifactLanguage, CallRef, FolderSummary } from '../
 import { type Embedder, LocalEmbedder } from './embedders';
 import { type ArtifactRecord, extractFile, type Position } from './extract';
 import { languageForPath, loadParsers, type Parsers } from './languages';
-import { hashText, readSource, type SkippedFile, walkFolder } from './files';
+import { hashText, PathFilter, readSource, type SkippedFile, walkFolder } from './files';
 import { acquireStoreLock, type FileRecord, RecordStore, StoreLockedError, type StoreProblem } from './store';
 import { VectorStore } from './vectors';
 
@@ -68,12 +68,14 @@ export class WorkspaceIndex {
   private heldLock: (() => Promise<void>) | undefined;
   private readonly reported = new Set<string>();
   readonly stats: WorkStats = { filesRead: 0, filesExtracted: 0, artifactsEmbedded: 0 };
+  private readonly filter: PathFilter;
 
   constructor(
     readonly root: string,
     private options: WorkspaceIndexOptions,
   ) {
     this.store = new RecordStore(root);
+    this.filter = new PathFilter(root, options.settings.exclude);
     this.embedder = options.embedder ?? new LocalEmbedder();
     this.vectors = new VectorStore(this.store.dir, this.embedder.id, this.embedder.dims);
   }
@@ -98,6 +100,17 @@ export class WorkspaceIndex {
 
   updateSettings(settings: IndexSettings): void {
     this.options = { ...this.options, settings };
+    this.filter.setExclude(settings.exclude);
+  }
+
+  /** Whether a single file belongs in the index: supported language, not excluded, not git-ignored. */
+  accepts(rel: string): boolean {
+    return languageForPath(rel) !== undefined && this.filter.accepts(rel);
+  }
+
+  /** A `.gitignore` changed: forget cached rules (the caller re-walks). */
+  gitignoreChanged(): void {
+    this.filter.clear();
   }
 
   /** Switches embedder; vectors of the new one are computed by the next index pass (or loaded if it was used before). */
@@ -124,6 +137,7 @@ export class WorkspaceIndex {
    */
   async indexAll(onProgress?: (p: IndexProgress) => void, force = false): Promise<FolderSummary | undefined> {
     const generation = ++this.generation;
+    this.filter.clear();
     const cancelled = () => generation !== this.generation;
     const started = performance.now();
     const { maxFileSizeBytes } = this.options.settings;
@@ -166,7 +180,8 @@ export class WorkspaceIndex {
    * Returns true when its artifacts changed. Unchanged content does no work.
    */
   async updateFile(rel: string, text?: string): Promise<boolean> {
-    if (!languageForPath(rel)) return false;
+    if (!this.accepts(rel)) return this.removeFile(rel);
+    if (text !== undefined && text.length > this.options.settings.maxFileSizeBytes) return this.removeFile(rel); // an open editor obeys the size limit too
     if (text === undefined) {
       const read = await readSource(path.join(this.root, rel), this.options.settings.maxFileSizeBytes);
       this.stats.filesRead++;
