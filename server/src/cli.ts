@@ -117,18 +117,22 @@ function printTable(index: WorkspaceIndex, s: FolderSummary): void {
   if (index.skippedFiles().length > 20) process.stdout.write(`  … and ${index.skippedFiles().length - 20} more (see --json)\n`);
 }
 
+// Set the exit code and let Node exit on its own: process.exit() would cut off
+// stdout that is still being written to a pipe (large --json output).
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`crucible: ${(err as Error).message}\n\n${usage}`);
-      process.exit(2);
-    }
-    if (err instanceof StoreLockedError) {
+      process.exitCode = 2;
+    } else if (err instanceof StoreLockedError) {
       process.stderr.write(`crucible: ${err.message}\n`);
-      process.exit(3);
+      process.exitCode = 3;
+    } else {
+      process.stderr.write(`crucible: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
     }
-    process.stderr.write(`crucible: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
   },
 );

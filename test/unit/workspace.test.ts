@@ -150,6 +150,19 @@ describe('workspace index', () => {
       }
     });
 
+    it('writes large JSON completely through a pipe', async () => {
+      const many: Record<string, string> = {};
+      for (let i = 0; i < 60; i++) many[`src/m${i}.ts`] = Array.from({ length: 40 }, (_, j) => `export function f${i}_${j}(a: number) { return a + ${j}; }`).join('\n');
+      const ws = tempWorkspace(many);
+      try {
+        const { stdout } = await run(process.execPath, [cli, 'index', ws.root, '--json'], { maxBuffer: 64 << 20 });
+        assert.ok(stdout.length > 300_000, `only ${stdout.length} characters`);
+        assert.equal(JSON.parse(stdout).artifacts.length, 2400);
+      } finally {
+        ws.remove();
+      }
+    });
+
     it('prints a summary table', async () => {
       const ws = tempWorkspace(files);
       try {
