@@ -18,6 +18,8 @@ export interface WalkOptions {
   maxFileSizeBytes: number;
   /** Checked between directories; a removed folder or a new reindex cancels the walk. */
   isCancelled?: () => boolean;
+  /** The rules to apply (the index passes its own, so walk and single-file updates share one cache). */
+  filter?: PathFilter;
 }
 
 export interface Candidate {
@@ -53,10 +55,10 @@ export function makeExcludeMatcher(exclude: string[]): (rel: string) => boolean 
 export async function walkFolder(root: string, options: WalkOptions): Promise<WalkResult> {
   const files: Candidate[] = [];
   const skipped: SkippedFile[] = [];
-  const isExcluded = makeExcludeMatcher(options.exclude);
+  const filter = options.filter ?? new PathFilter(root, options.exclude);
   const seenDirs = new Set<string>();
 
-  async function visit(dir: string, rules: { base: string; ig: Ignore }[]): Promise<void> {
+  async function visit(dir: string): Promise<void> {
     if (options.isCancelled?.()) return;
     let real: string;
     try {
@@ -76,15 +78,6 @@ export async function walkFolder(root: string, options: WalkOptions): Promise<Wa
       skipped.push({ file: toRel(root, dir) || '.', reason: `unreadable directory (${(err as NodeJS.ErrnoException).code ?? err})` });
       return;
     }
-    let local = rules;
-    if (entries.some((e) => e.name === '.gitignore' && (e.isFile() || e.isSymbolicLink()))) {
-      try {
-        const text = await fs.readFile(path.join(dir, '.gitignore'), 'utf8');
-        local = [...rules, { base: dir, ig: ignore().add(text) }];
-      } catch {
-        // an unreadable .gitignore ignores nothing
-      }
-    }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const abs = path.join(dir, entry.name);
@@ -100,38 +93,28 @@ export async function walkFolder(root: string, options: WalkOptions): Promise<Wa
           continue; // dangling link
         }
       }
-      if (isDir && alwaysSkippedDirs.has(entry.name)) continue;
-      if (isIgnored(local, abs, isDir)) continue;
-      if (isExcluded(isDir ? rel + '/' : rel) || (isDir && isExcluded(rel + '/x'))) continue;
+      if (!isDir && !(isFile && languageForPath(entry.name))) continue; // cheap test first
+      if (!filter.accepts(rel, isDir)) continue;
       if (isDir) {
-        await visit(abs, local);
-      } else if (isFile && languageForPath(entry.name)) {
-        let size: number;
-        try {
-          size = (await fs.stat(abs)).size;
-        } catch {
-          continue; // deleted mid-walk
-        }
-        if (size > options.maxFileSizeBytes) {
-          skipped.push({ file: rel, reason: `larger than ${formatBytes(options.maxFileSizeBytes)} (${formatBytes(size)}; see crucible.maxFileSizeBytes)` });
-          continue;
-        }
-        files.push({ rel, abs, size });
+        await visit(abs);
+        continue;
       }
+      let size: number;
+      try {
+        size = (await fs.stat(abs)).size;
+      } catch {
+        continue; // deleted mid-walk
+      }
+      if (size > options.maxFileSizeBytes) {
+        skipped.push({ file: rel, reason: `larger than ${formatBytes(options.maxFileSizeBytes)} (${formatBytes(size)}; see crucible.maxFileSizeBytes)` });
+        continue;
+      }
+      files.push({ rel, abs, size });
     }
   }
 
-  await visit(root, []);
+  await visit(root);
   return { files, skipped };
-}
-
-function isIgnored(rules: { base: string; ig: Ignore }[], abs: string, isDir: boolean): boolean {
-  for (const { base, ig } of rules) {
-    const rel = toRel(base, abs);
-    if (rel.startsWith('..') || rel === '') continue;
-    if (ig.ignores(isDir ? rel + '/' : rel)) return true;
-  }
-  return false;
 }
 
 export function formatBytes(n: number): string {
@@ -175,9 +158,10 @@ export function hashText(text: string): string {
 }
 
 /**
- * The walk's exclusion rules for one path at a time (incremental updates):
- * `crucible.exclude` on the path and its folders, and every `.gitignore` from the
- * root down. `.gitignore` files are read once and cached until `clear()`.
+ * What to leave out of the index, for the walk and for single-file updates alike:
+ * `.git`/`.crucible`, `crucible.exclude` on the path and its folders, and every
+ * `.gitignore` from the root down (git's rules, via `ignore`). `.gitignore` files
+ * are read once and cached until `clear()`.
  */
 export class PathFilter {
   private readonly gitignores = new Map<string, Ignore | null>();
@@ -199,21 +183,23 @@ export class PathFilter {
     this.gitignores.clear();
   }
 
-  accepts(rel: string): boolean {
+  /** `rel` is folder-relative with forward slashes; `isDir` when it names a directory. */
+  accepts(rel: string, isDir = false): boolean {
     const parts = rel.split('/');
-    if (parts.some((p) => alwaysSkippedDirs.has(p))) return false;
-    if (this.isExcluded(rel)) return false;
-    for (let i = 1; i < parts.length; i++) {
+    const dirCount = isDir ? parts.length : parts.length - 1;
+    for (let i = 0; i < dirCount; i++) if (alwaysSkippedDirs.has(parts[i])) return false;
+    if (!isDir && this.isExcluded(rel)) return false;
+    for (let i = 1; i <= dirCount; i++) {
       const dir = parts.slice(0, i).join('/');
+      // `dir/x` too, so `src/gen/**` excludes the folder itself, not only its contents
       if (this.isExcluded(dir + '/') || this.isExcluded(dir + '/x')) return false;
     }
     for (let i = 0; i < parts.length; i++) {
-      const base = parts.slice(0, i).join('/');
-      const ig = this.gitignoreOf(base);
+      const ig = this.gitignoreOf(parts.slice(0, i).join('/'));
       if (!ig) continue;
       const below = parts.slice(i);
       for (let j = 1; j < below.length; j++) if (ig.ignores(below.slice(0, j).join('/') + '/')) return false;
-      if (ig.ignores(below.join('/'))) return false;
+      if (ig.ignores(below.join('/') + (isDir ? '/' : ''))) return false;
     }
     return true;
   }

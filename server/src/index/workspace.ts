@@ -141,7 +141,7 @@ export class WorkspaceIndex {
     const cancelled = () => generation !== this.generation;
     const started = performance.now();
     const { maxFileSizeBytes } = this.options.settings;
-    const walk = await walkFolder(this.root, { ...this.options.settings, isCancelled: cancelled });
+    const walk = await walkFolder(this.root, { ...this.options.settings, isCancelled: cancelled, filter: this.filter });
     if (cancelled()) return undefined;
     const skipped: SkippedFile[] = [...walk.skipped];
     const present = new Set(walk.files.map((f) => f.rel));
