@@ -153,9 +153,12 @@ export interface CrucibleSettings {
   exclude: string[];
   maxFileSizeBytes: number;
   ollama: { host: string; embedModel: string };
+  /** `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing. */
+  diagnostics: { parseErrors: boolean };
 }
 export const defaultSettings: CrucibleSettings = {
   exclude: ['**/node_modules/**', '**/*.min.js'],
   maxFileSizeBytes: 1024 * 1024,
   ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
+  diagnostics: { parseErrors: true },
 };

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createConnection,
+  type Diagnostic,
+  DiagnosticSeverity,
   DidChangeConfigurationNotification,
   FileChangeType,
   ProposedFeatures,
@@ -52,6 +54,8 @@ interface Folder {
   /** Full index passes running (a reindex can start while one is being cancelled). */
   indexing: number;
   ready: Promise<void>;
+  /** Files that have a diagnostic published now (rel path → its message), to clear and to skip resends. */
+  diagnostics: Map<string, string>;
 }
 
 const folders = new Map<string, Folder>();
@@ -101,6 +105,7 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
     exclude: Array.isArray(merged.exclude) ? merged.exclude : defaultSettings.exclude,
     maxFileSizeBytes: typeof merged.maxFileSizeBytes === 'number' && merged.maxFileSizeBytes > 0 ? merged.maxFileSizeBytes : defaultSettings.maxFileSizeBytes,
     ollama: { ...defaultSettings.ollama, ...(merged.ollama ?? {}) },
+    diagnostics: { parseErrors: merged.diagnostics?.parseErrors !== false },
   };
 }
 
@@ -121,7 +126,7 @@ async function addFolder(wf: WorkspaceFolder): Promise<void> {
     log: (m) => connection.console.info(`[${wf.name}] ${m}`),
     overlay: (rel) => documents.get(pathToFileURL(path.join(root, rel)).toString())?.getText(),
   });
-  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve() };
+  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve(), diagnostics: new Map() };
   folders.set(wf.uri, folder);
   folder.ready = (async () => {
     try {
@@ -151,6 +156,7 @@ async function removeFolder(uri: string): Promise<void> {
   const folder = folders.get(uri);
   if (!folder) return;
   folders.delete(uri);
+  for (const rel of folder.diagnostics.keys()) void connection.sendDiagnostics({ uri: fileUri(folder, rel), diagnostics: [] });
   await folder.index.close();
   publishStatus();
 }
@@ -183,6 +189,7 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
     summary = { ...summary, folderUri: folder.uri };
     connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
     connection.sendNotification(IndexedNotification.type, summary);
+    publishFolderDiagnostics(folder);
   }
   publishStatus();
   return summary;
@@ -210,8 +217,10 @@ connection.onDidChangeConfiguration(async () => {
     const next = await settingsFor(folder.uri);
     const walkChanged = JSON.stringify(next.exclude) !== JSON.stringify(folder.settings.exclude) || next.maxFileSizeBytes !== folder.settings.maxFileSizeBytes;
     const embedChanged = JSON.stringify(next.ollama) !== JSON.stringify(folder.settings.ollama);
+    const diagnosticsChanged = next.diagnostics.parseErrors !== folder.settings.diagnostics.parseErrors;
     folder.settings = next;
     folder.index.updateSettings(next);
+    if (diagnosticsChanged) publishFolderDiagnostics(folder);
     if (embedChanged) {
       const choice = await chooseEmbedder(next.ollama);
       connection.console.info(`[${path.basename(folder.root)}] ${choice.reason}`);
@@ -253,7 +262,48 @@ async function updateFile(uri: string, text: string | undefined): Promise<void> 
   if (!where || !languageForPath(where.rel)) return;
   await where.folder.ready;
   const changed = await where.folder.index.updateFile(where.rel, text);
+  publishFileDiagnostics(where.folder, where.rel);
   if (changed) notifyChanged(where.folder, [where.rel]);
+}
+
+// ---- diagnostics ----------------------------------------------------------------------
+
+function fileUri(folder: Folder, rel: string): string {
+  return pathToFileURL(path.join(folder.root, rel)).toString();
+}
+
+/**
+ * Where a file stops parsing, Crucible's index of it is partial: say so on that line
+ * (Information, not Error: the editor's own language service owns syntax errors).
+ */
+function parseDiagnostic(folder: Folder, rel: string): Diagnostic | undefined {
+  const rec = folder.index.fileRecord(rel);
+  if (!folder.settings.diagnostics.parseErrors || !rec || rec.parseErrors === 0) return undefined;
+  const start = rec.firstError?.start ?? { line: 0, character: 0 };
+  const end = rec.firstError && rec.firstError.end.line === start.line ? rec.firstError.end : { line: start.line + 1, character: 0 };
+  const n = rec.parseErrors;
+  return {
+    range: { start, end },
+    severity: DiagnosticSeverity.Information,
+    source: 'crucible',
+    code: 'partial-parse',
+    message: `Crucible indexed this file only partly: it cannot parse the code here (${n} syntax error${n === 1 ? '' : 's'} in the file). Functions in the unparsed part may be missing from the index until it parses.`,
+  };
+}
+
+function publishFileDiagnostics(folder: Folder, rel: string): void {
+  const diagnostic = parseDiagnostic(folder, rel);
+  const key = diagnostic ? JSON.stringify(diagnostic) : undefined;
+  if (key === folder.diagnostics.get(rel)) return;
+  if (key) folder.diagnostics.set(rel, key);
+  else folder.diagnostics.delete(rel);
+  void connection.sendDiagnostics({ uri: fileUri(folder, rel), diagnostics: diagnostic ? [diagnostic] : [] });
+}
+
+function publishFolderDiagnostics(folder: Folder): void {
+  const files = new Set(folder.diagnostics.keys());
+  for (const rec of folder.index.store.all()) if (rec.parseErrors > 0) files.add(rec.file);
+  for (const rel of files) publishFileDiagnostics(folder, rel);
 }
 
 function notifyChanged(folder: Folder, files: string[]): void {
@@ -261,11 +311,23 @@ function notifyChanged(folder: Folder, files: string[]): void {
   publishStatus();
 }
 
-documents.onDidOpen((e) => scheduleDocument(e.document.uri, 0));
+documents.onDidOpen((e) => {
+  scheduleDocument(e.document.uri, 0);
+  // Then parse it for incremental re-indexing, so typing never waits for a full parse.
+  setTimeout(() => {
+    const where = locate(e.document.uri);
+    const doc = documents.get(e.document.uri);
+    if (where && doc) where.folder.index.primeEditorState(where.rel, doc.getText());
+  }, 50);
+});
 documents.onDidChangeContent((e) => scheduleDocument(e.document.uri, 150));
 documents.onDidSave((e) => scheduleDocument(e.document.uri, 0));
 // Closing without saving: the disk is the truth again.
-documents.onDidClose((e) => void updateFile(e.document.uri, undefined));
+documents.onDidClose((e) => {
+  const where = locate(e.document.uri);
+  where?.folder.index.releaseEditorState(where.rel);
+  void updateFile(e.document.uri, undefined);
+});
 
 connection.onDidChangeWatchedFiles(async ({ changes }) => {
   const touched = new Map<Folder, string[]>();
@@ -280,6 +342,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
     if (!languageForPath(where.rel) || documents.get(change.uri)) continue; // open documents follow the buffer
     await where.folder.ready;
     const changed = change.type === FileChangeType.Deleted ? where.folder.index.removeFile(where.rel) : await where.folder.index.updateFile(where.rel);
+    publishFileDiagnostics(where.folder, where.rel);
     if (changed) touched.set(where.folder, [...(touched.get(where.folder) ?? []), where.rel]);
   }
   for (const [folder, files] of touched) notifyChanged(folder, files);

@@ -16,6 +16,7 @@ import {
   DidChangeWatchedFilesNotification,
   DidOpenTextDocumentNotification,
   FileChangeType,
+  PublishDiagnosticsNotification,
   type SymbolInformation,
   SymbolKind,
   WorkspaceSymbolRequest,
@@ -314,6 +315,41 @@ describe('language server over stdio', function () {
       'src/ artifacts are all still there',
     );
     assert.equal((await symbols(c, 'cart')).filter((s) => s.location.uri.includes('/test/')).length, 0, 'workspace/symbol drops them too');
+
+    await expectCleanExit(c);
+  });
+
+  it('marks where a file stops parsing with one crucible diagnostic, follows edits, and obeys the setting', async () => {
+    const broken = ['export function ok(a: number) {', '  return a + 1;', '}', '', 'export function broken( {', '  return ;', '}', '', 'export function after() {}', ''].join('\n');
+    const fixed = broken.replace('broken( {', 'broken() {');
+    const ws = makeWorkspace({ 'src/broken.ts': broken, 'src/fine.ts': 'export const one = () => 1;\n' });
+    const uri = fileUri(ws, 'src/broken.ts');
+    const { c } = await startIndexed(ws);
+    const first = await c.waitFor(PublishDiagnosticsNotification.type, (p) => p.uri === uri && p.diagnostics.length > 0);
+    assert.equal(first.diagnostics.length, 1);
+    const d = first.diagnostics[0];
+    assert.equal(d.source, 'crucible');
+    assert.equal(d.severity, 3, 'Information: the editor owns syntax errors');
+    assert.equal(d.range.start.line, lineOf(broken, /broken\(/));
+    assert.match(String(d.message), /^Crucible indexed this file only partly/);
+    assert.equal(c.notifications(PublishDiagnosticsNotification.type).filter((n) => n.uri === fileUri(ws, "src/fine.ts") && n.diagnostics.length > 0).length, 0, "nothing on the file that parses");
+
+    // Fixing the buffer clears it; breaking it again elsewhere brings it back on the new line.
+    await c.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'typescript', version: 1, text: broken } });
+    let mark = c.mark();
+    await c.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: fixed }] });
+    await c.waitFor(PublishDiagnosticsNotification.type, (p) => p.uri === uri && p.diagnostics.length === 0, { since: mark });
+    const rebroken = fixed.replace('export function after() {}', 'export function after() {');
+    mark = c.mark();
+    await c.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 3 }, contentChanges: [{ text: rebroken }] });
+    const again = await c.waitFor(PublishDiagnosticsNotification.type, (p) => p.uri === uri && p.diagnostics.length === 1, { since: mark });
+    assert.ok(again.diagnostics[0].range.start.line >= lineOf(rebroken, /function after/), `error reported at or after the unclosed function, got line ${again.diagnostics[0].range.start.line}`);
+
+    // Turning the setting off clears it without a restart.
+    c.settings = { diagnostics: { parseErrors: false } };
+    mark = c.mark();
+    await c.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
+    await c.waitFor(PublishDiagnosticsNotification.type, (p) => p.uri === uri && p.diagnostics.length === 0, { since: mark });
 
     await expectCleanExit(c);
   });

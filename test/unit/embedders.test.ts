@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import * as path from 'node:path';
 import { chooseEmbedder, LocalEmbedder, localEmbed, subTokens } from '../../server/src/index/embedders';
 import { extractFile } from '../../server/src/index/extract';
-import { loadParsers } from '../../server/src/index/languages';
+import { languageForPath, loadParsers } from '../../server/src/index/languages';
 import { startOllamaLoopbackDouble } from '../doubles/ollamaLoopbackDouble';
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i], 0);
@@ -26,6 +28,46 @@ describe('embedders', () => {
     assert.ok(Math.abs(cosine(a, a) - 1) < 1e-5);
     assert.ok(cosine(a, b) > cosine(a, c) + 0.2, `near-duplicates ${cosine(a, b)} vs unrelated ${cosine(a, c)}`);
     assert.equal(localEmbed(embedInputs[0]).length, 256);
+  });
+
+  it('local embedder matches the plain definition of local-hash-v1 bit for bit (stored vectors stay valid)', async () => {
+    // The definition, written the slow obvious way: FNV-1a of feature strings, signed buckets.
+    const fnv1a = (t: string) => {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
+      return h >>> 0;
+    };
+    const reference = (input: { name: string; identifiers: string[]; syntax: string[] }) => {
+      const v = new Float32Array(256);
+      const add = (f: string, w: number) => {
+        const h = fnv1a(f);
+        v[h % 256] += h & 0x80000000 ? -w : w;
+      };
+      for (const t of subTokens(input.name)) add('n:' + t, 3);
+      const counts = new Map<string, number>();
+      for (const id of input.identifiers) for (const t of subTokens(id)) counts.set(t, (counts.get(t) ?? 0) + 1);
+      for (const [t, c] of counts) add('i:' + t, 1 + Math.log(c));
+      const grams = new Map<string, number>();
+      const s = input.syntax;
+      for (let i = 0; i + 1 < s.length; i++) {
+        grams.set(s[i] + '>' + s[i + 1], (grams.get(s[i] + '>' + s[i + 1]) ?? 0) + 1);
+        if (i + 2 < s.length) grams.set(`${s[i]}>${s[i + 1]}>${s[i + 2]}`, (grams.get(`${s[i]}>${s[i + 1]}>${s[i + 2]}`) ?? 0) + 1);
+      }
+      for (const [g, c] of grams) add('s:' + g, 0.5 * (1 + Math.log(c)));
+      const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+      return v.map((x) => x / norm);
+    };
+    const parsers = await loadParsers();
+    const fixtures = path.join(__dirname, '..', 'fixtures', 'extract');
+    let compared = 0;
+    for (const file of readdirSync(fixtures)) {
+      const language = languageForPath(file)!;
+      for (const input of extractFile(parsers, file, language, readFileSync(path.join(fixtures, file), 'utf8')).embedInputs) {
+        assert.deepEqual(Array.from(localEmbed(input)), Array.from(reference(input)), `${file}: ${input.name}`);
+        compared++;
+      }
+    }
+    assert.ok(compared > 30, `compared ${compared} artifacts`);
   });
 
   describe('Ollama embedder (against a loopback double of its HTTP API)', () => {

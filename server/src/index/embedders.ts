@@ -42,28 +42,95 @@ export function subTokens(identifier: string): string[] {
     .map((t) => t.toLowerCase());
 }
 
+// Caches for the local embedder: the same identifiers and syntax n-grams recur across
+// a workspace, and building and hashing their strings was most of its time. Bounded:
+// cleared when they grow past a size that a large workspace reaches.
+const subTokenCache = new Map<string, string[]>();
+const featureHashCache = new Map<string, number>();
+const gramHashCache = new Map<number, number>();
+const syntaxTypeIds = new Map<string, number>();
+const syntaxTypeNames: string[] = [];
+/** n-gram keys are packed into one integer: (a * K + b) * K + c stays below 2^53. */
+const K = 4096;
+
+function cachedSubTokens(identifier: string): string[] {
+  let t = subTokenCache.get(identifier);
+  if (t === undefined) {
+    if (subTokenCache.size >= 100_000) subTokenCache.clear();
+    subTokenCache.set(identifier, (t = subTokens(identifier)));
+  }
+  return t;
+}
+
+function featureHash(feature: string): number {
+  let h = featureHashCache.get(feature);
+  if (h === undefined) {
+    if (featureHashCache.size >= 200_000) featureHashCache.clear();
+    featureHashCache.set(feature, (h = fnv1a(feature)));
+  }
+  return h;
+}
+
+function syntaxTypeId(type: string): number {
+  let id = syntaxTypeIds.get(type);
+  if (id === undefined) {
+    id = syntaxTypeNames.length + 1; // 0 is never used, so a bigram key never equals a trigram key
+    syntaxTypeNames.push(type);
+    syntaxTypeIds.set(type, id);
+  }
+  return id;
+}
+
+/** Hash of the feature string `s:a>b` or `s:a>b>c` named by a packed key (same as hashing the string). */
+function gramHash(key: number): number {
+  let h = gramHashCache.get(key);
+  if (h === undefined) {
+    const parts: string[] = [];
+    for (let k = key; k > 0; k = Math.floor(k / K)) parts.unshift(syntaxTypeNames[(k % K) - 1]);
+    if (gramHashCache.size >= 200_000) gramHashCache.clear();
+    gramHashCache.set(key, (h = fnv1a('s:' + parts.join('>'))));
+  }
+  return h;
+}
+
 export function localEmbed(input: EmbedInput, dims = localDims): Float32Array {
   const v = new Float32Array(dims);
-  const add = (feature: string, weight: number) => {
-    const h = fnv1a(feature);
+  const add = (h: number, weight: number) => {
     v[h % dims] += h & 0x80000000 ? -weight : weight;
   };
-  for (const t of subTokens(input.name)) add('n:' + t, 3);
+  for (const t of cachedSubTokens(input.name)) add(featureHash('n:' + t), 3);
   // Identifier sub-tokens, damped so a long body doesn't drown the name.
   const counts = new Map<string, number>();
-  for (const id of input.identifiers) for (const t of subTokens(id)) counts.set(t, (counts.get(t) ?? 0) + 1);
-  for (const [t, c] of counts) add('i:' + t, 1 + Math.log(c));
+  for (const id of input.identifiers) for (const t of cachedSubTokens(id)) counts.set(t, (counts.get(t) ?? 0) + 1);
+  for (const [t, c] of counts) add(featureHash('i:' + t), 1 + Math.log(c));
+  // Syntax bigrams and trigrams, counted under packed integer keys (insertion order,
+  // and so the float sums, are the same as with string keys).
   const s = input.syntax;
-  const grams = new Map<string, number>();
-  for (let i = 0; i + 1 < s.length; i++) {
-    const bi = s[i] + '>' + s[i + 1];
-    grams.set(bi, (grams.get(bi) ?? 0) + 1);
-    if (i + 2 < s.length) {
-      const tri = bi + '>' + s[i + 2];
-      grams.set(tri, (grams.get(tri) ?? 0) + 1);
+  const ids = s.map(syntaxTypeId);
+  const grams = new Map<number, number>();
+  if (syntaxTypeNames.length < K) {
+    for (let i = 0; i + 1 < s.length; i++) {
+      const bi = ids[i] * K + ids[i + 1];
+      grams.set(bi, (grams.get(bi) ?? 0) + 1);
+      if (i + 2 < s.length) {
+        const tri = bi * K + ids[i + 2];
+        grams.set(tri, (grams.get(tri) ?? 0) + 1);
+      }
     }
+    for (const [g, c] of grams) add(gramHash(g), 0.5 * (1 + Math.log(c)));
+  } else {
+    // More syntax types than keys can pack (never seen with the bundled grammars): strings.
+    const named = new Map<string, number>();
+    for (let i = 0; i + 1 < s.length; i++) {
+      const bi = s[i] + '>' + s[i + 1];
+      named.set(bi, (named.get(bi) ?? 0) + 1);
+      if (i + 2 < s.length) {
+        const tri = bi + '>' + s[i + 2];
+        named.set(tri, (named.get(tri) ?? 0) + 1);
+      }
+    }
+    for (const [g, c] of named) add(fnv1a('s:' + g), 0.5 * (1 + Math.log(c)));
   }
-  for (const [g, c] of grams) add('s:' + g, 0.5 * (1 + Math.log(c)));
   normalize(v);
   return v;
 }

@@ -6,9 +6,18 @@
  * One pass, not per-kind queries: node objects cost a WASM round trip each, so
  * the cursor stays on cheap properties and materialises a Node only for the
  * few node types that can define an artifact.
+ *
+ * Editing an open file is the hot path (the target is a 1,000-line file re-indexed
+ * in under 20 ms at p95). An `ExtractionCache` makes it incremental in two ways:
+ *  - the previous syntax tree is edited and re-parsed (tree-sitter reuses every
+ *    subtree the edit didn't touch);
+ *  - the walk goes top-level statement by statement ("chunks"), and a chunk whose
+ *    text (and the text just above it, where its doc comment lives) is unchanged
+ *    reuses its previous artifacts, shifted to its new position, without a walk.
+ * The result is the same as a cold extraction; a unit test checks that on edits.
  */
 import { createHash } from 'node:crypto';
-import type { Node, Tree } from 'web-tree-sitter';
+import { Edit, type Node, type Tree, type TreeCursor } from 'web-tree-sitter';
 import type { ArtifactKind, ArtifactLanguage } from '../protocol';
 import type { Parsers } from './languages';
 
@@ -57,6 +66,48 @@ export interface FileExtraction {
   embedInputs: EmbedInput[];
   /** Number of ERROR and MISSING nodes: the file was indexed as far as it parsed. */
   parseErrors: number;
+  /** Where the first ERROR or MISSING node is (for a diagnostic). */
+  firstError?: Range;
+}
+
+/** What one top-level statement produced, kept to be reused when it is unchanged. */
+interface ChunkResult {
+  artifacts: ArtifactRecord[];
+  embedInputs: EmbedInput[];
+  parseErrors: number;
+  firstError?: Range;
+  comments: Comment[];
+  /** Qualified names the chunk opened, with the count seen before each (for `~N` ids). */
+  usedNames: [string, number][];
+  /** Start of the text region the chunk's key covers: positions shift relative to it. */
+  originRow: number;
+  originColumn: number;
+  originIndex: number;
+}
+
+interface Comment {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/**
+ * Per-file state for incremental re-extraction of an editor buffer. Owns a WASM
+ * tree: call `dispose()` when the file is closed or evicted.
+ */
+export class ExtractionCache {
+  text: string | undefined;
+  tree: Tree | undefined;
+  language: ArtifactLanguage | undefined;
+  /** Chunk results keyed by file-level flags + the chunk's region text. */
+  chunks = new Map<string, ChunkResult>();
+
+  dispose(): void {
+    this.tree?.delete();
+    this.tree = undefined;
+    this.text = undefined;
+    this.chunks = new Map();
+  }
 }
 
 const maxEmbedText = 2000;
@@ -120,36 +171,114 @@ function toRange(node: Node): Range {
   };
 }
 
-/** Parses `text` and extracts its artifacts; `file` is the folder-relative path used in ids. */
-export function extractFile(parsers: Parsers, file: string, language: ArtifactLanguage, text: string): FileExtraction {
+/**
+ * Parses `text` and extracts its artifacts; `file` is the folder-relative path used in ids.
+ * With a `cache` (one per file), the previous tree and chunk results are reused.
+ */
+export function extractFile(parsers: Parsers, file: string, language: ArtifactLanguage, text: string, cache?: ExtractionCache): FileExtraction {
   const parser = parsers.parserFor(language);
-  const tree = parser.parse(text);
-  if (!tree) return { artifacts: [], embedInputs: [], parseErrors: 1 };
+  let tree: Tree | null;
+  if (cache?.tree && cache.text !== undefined && cache.language === language) {
+    cache.tree.edit(textEdit(cache.text, text));
+    tree = parser.parse(text, cache.tree);
+  } else {
+    tree = parser.parse(text);
+  }
+  if (!tree) {
+    cache?.dispose();
+    return { artifacts: [], embedInputs: [], parseErrors: 1 };
+  }
+  const walk = new FileWalk(file, language, text, cache?.chunks);
   try {
-    return new FileWalk(file, language, text).run(tree);
+    const result = walk.run(tree);
+    if (cache) {
+      cache.tree?.delete();
+      cache.tree = tree;
+      cache.text = text;
+      cache.language = language;
+      cache.chunks = walk.newChunks!;
+      tree = null;
+    }
+    return result;
+  } catch (err) {
+    cache?.dispose();
+    throw err;
   } finally {
-    tree.delete(); // WASM memory is not garbage-collected
+    tree?.delete(); // WASM memory is not garbage-collected
   }
 }
 
+/**
+ * The single edit that turns `before` into `after` (common prefix and suffix), in
+ * UTF-16 code units as web-tree-sitter counts them for string input.
+ */
+export function textEdit(before: string, after: string): Edit {
+  const max = Math.min(before.length, after.length);
+  let start = 0;
+  while (start < max && before.charCodeAt(start) === after.charCodeAt(start)) start++;
+  let tail = 0;
+  while (tail < max - start && before.charCodeAt(before.length - 1 - tail) === after.charCodeAt(after.length - 1 - tail)) tail++;
+  const oldEnd = before.length - tail;
+  const newEnd = after.length - tail;
+  return new Edit({
+    startIndex: start,
+    oldEndIndex: oldEnd,
+    newEndIndex: newEnd,
+    startPosition: pointAt(before, start),
+    oldEndPosition: pointAt(before, oldEnd),
+    newEndPosition: pointAt(after, newEnd),
+  });
+}
+
+function pointAt(text: string, index: number): { row: number; column: number } {
+  let row = 0;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+    row++;
+    lineStart = i + 1;
+  }
+  return { row, column: index - lineStart };
+}
+
+function shiftPosition(p: Position, fromRow: number, dRow: number, dColumn: number): Position {
+  return { line: p.line + dRow, character: p.line === fromRow ? p.character + dColumn : p.character };
+}
+
+function shiftRange(r: Range, fromRow: number, dRow: number, dColumn: number): Range {
+  return { start: shiftPosition(r.start, fromRow, dRow, dColumn), end: shiftPosition(r.end, fromRow, dRow, dColumn) };
+}
+
 class FileWalk {
-  private readonly tokens: string[] = [];
-  private readonly syntax: string[] = [];
-  private readonly identifiers: string[] = [];
-  private readonly calls: { index: number; name: string }[] = [];
-  private readonly comments: { start: number; end: number; text: string }[] = [];
+  // Per-chunk buffers, reset after each top-level statement.
+  private tokens: string[] = [];
+  private syntax: string[] = [];
+  private identifiers: string[] = [];
+  private calls: { index: number; name: string }[] = [];
+  private done: PendingArtifact[] = [];
+  private chunkUsed: [string, number][] = [];
+  private chunkComments: Comment[] = [];
+  private chunkErrors = 0;
+  private chunkFirstError: Range | undefined;
+  // File-wide state.
+  private readonly comments: Comment[] = [];
   private readonly scopes: Scope[] = [];
-  private readonly done: PendingArtifact[] = [];
   private readonly usedIds = new Map<string, number>();
+  private readonly artifacts: ArtifactRecord[] = [];
+  private readonly embedInputs: EmbedInput[] = [];
   private parseErrors = 0;
+  private firstError: Range | undefined;
   private readonly python: boolean;
   private readonly framework: string | undefined;
   private readonly isTestFile: boolean;
+  /** Chunk results of this pass, keyed for the next one (only when a cache is in use). */
+  readonly newChunks: Map<string, ChunkResult> | undefined;
+  private readonly flagsKey: string;
 
   constructor(
     private readonly file: string,
     private readonly language: ArtifactLanguage,
     private readonly text: string,
+    private readonly oldChunks?: Map<string, ChunkResult>,
   ) {
     this.python = language === 'python';
     if (this.python) {
@@ -160,53 +289,147 @@ class FileWalk {
       this.framework = imported ? frameworkNames[imported] : undefined;
       this.isTestFile = this.framework !== undefined || testPathPattern.test(file);
     }
+    this.flagsKey = `${language}\u0000${this.framework ?? ''}\u0000${this.isTestFile}\u0000`;
+    if (oldChunks) this.newChunks = new Map();
   }
 
+  /**
+   * Walks the root's children one by one. A chunk's key is the text from the start
+   * of the previous non-comment statement to its own end: that covers everything
+   * its artifacts depend on (their text, the doc comments above them).
+   */
   run(tree: Tree): FileExtraction {
     const cursor = tree.walk();
-    const candidateTypes = this.python ? pyArtifactTypes : jsArtifactTypes;
-    let depth = 0;
     try {
-      outer: for (;;) {
-        const type = cursor.nodeType;
-        const named = cursor.nodeIsNamed;
-        let descend = true;
-        if (type === 'comment') {
+      if (cursor.nodeType === 'ERROR') {
+        const { startPosition: a, endPosition: b } = cursor;
+        this.parseErrors++;
+        this.firstError = { start: { line: a.row, character: a.column }, end: { line: b.row, character: b.column } };
+      }
+      if (cursor.gotoFirstChild()) {
+        let origin = { index: 0, row: 0, column: 0 };
+        do {
+          const type = cursor.nodeType;
           const start = cursor.startIndex;
           const end = cursor.endIndex;
-          this.comments.push({ start, end, text: this.text.slice(start, end) });
-          descend = false;
-        } else {
-          if (named) {
-            this.syntax.push(type);
-            this.tokens.push(type + '(');
-            if (type === 'ERROR') this.parseErrors++;
+          if (type === 'comment') {
+            this.comments.push({ start, end, text: this.text.slice(start, end) });
+            continue;
           }
-          if (candidateTypes.has(type)) this.visitCandidate(cursor.currentNode, type, depth);
-        }
-        if (descend && cursor.gotoFirstChild()) {
-          depth++;
-          continue;
-        }
-        if (descend) this.leaf(cursor.nodeType, cursor.startIndex, cursor.endIndex, cursor.nodeIsMissing);
-        // Leave nodes upward until one has a next sibling.
-        for (;;) {
-          if (cursor.nodeIsNamed && cursor.nodeType !== 'comment') this.tokens.push(')');
-          this.closeScopes(depth);
-          if (cursor.gotoNextSibling()) continue outer;
-          if (!cursor.gotoParent()) break outer;
-          depth--;
-        }
+          let key: string | undefined;
+          let reused = false;
+          if (this.newChunks) {
+            key = this.flagsKey + this.text.slice(origin.index, end);
+            const old = this.oldChunks?.get(key);
+            if (old && this.reuse(old, origin)) {
+              this.newChunks.set(key, this.shifted(old, origin));
+              reused = true;
+            }
+          }
+          if (!reused) {
+            this.walkChunk(cursor);
+            const chunk = this.finishChunk(origin);
+            if (key !== undefined) this.newChunks!.set(key, chunk);
+          }
+          const p = cursor.startPosition;
+          origin = { index: start, row: p.row, column: p.column };
+        } while (cursor.gotoNextSibling());
       }
     } finally {
       cursor.delete();
     }
-    return this.finish();
+    return { artifacts: this.artifacts, embedInputs: this.embedInputs, parseErrors: this.parseErrors, firstError: this.firstError };
   }
 
-  private leaf(type: string, start: number, end: number, missing: boolean): void {
-    if (missing) {
-      this.parseErrors++;
+  /** Takes an unchanged chunk's results if the `~N` numbering before it is the same. */
+  private reuse(old: ChunkResult, origin: { index: number; row: number; column: number }): boolean {
+    const counts = new Map<string, number>();
+    for (const [name, seen] of old.usedNames) {
+      const now = counts.get(name) ?? this.usedIds.get(name) ?? 0;
+      if (now !== seen) return false;
+      counts.set(name, now + 1);
+    }
+    for (const [name, n] of counts) this.usedIds.set(name, n);
+    const dRow = origin.row - old.originRow;
+    const dColumn = origin.column - old.originColumn;
+    const dIndex = origin.index - old.originIndex;
+    const moved = dRow !== 0 || dColumn !== 0;
+    for (const a of old.artifacts) this.artifacts.push(moved ? { ...a, range: shiftRange(a.range, old.originRow, dRow, dColumn), selectionRange: shiftRange(a.selectionRange, old.originRow, dRow, dColumn) } : a);
+    this.embedInputs.push(...old.embedInputs);
+    for (const c of old.comments) this.comments.push(dIndex === 0 ? c : { start: c.start + dIndex, end: c.end + dIndex, text: c.text });
+    this.parseErrors += old.parseErrors;
+    if (old.firstError && !this.firstError) this.firstError = moved ? shiftRange(old.firstError, old.originRow, dRow, dColumn) : old.firstError;
+    return true;
+  }
+
+  /** The reused chunk as it now stands (positions of this pass), for the next pass. */
+  private shifted(old: ChunkResult, origin: { index: number; row: number; column: number }): ChunkResult {
+    if (old.originRow === origin.row && old.originColumn === origin.column && old.originIndex === origin.index) return old;
+    const n = old.artifacts.length;
+    return {
+      ...old,
+      artifacts: this.artifacts.slice(this.artifacts.length - n),
+      comments: old.comments.map((c) => ({ start: c.start + origin.index - old.originIndex, end: c.end + origin.index - old.originIndex, text: c.text })),
+      firstError: old.firstError && shiftRange(old.firstError, old.originRow, origin.row - old.originRow, origin.column - old.originColumn),
+      originRow: origin.row,
+      originColumn: origin.column,
+      originIndex: origin.index,
+    };
+  }
+
+  /** Preorder walk of the subtree under the cursor; leaves the cursor where it started. */
+  private walkChunk(cursor: TreeCursor): void {
+    const candidateTypes = this.python ? pyArtifactTypes : jsArtifactTypes;
+    let depth = 1;
+    outer: for (;;) {
+      const type = cursor.nodeType;
+      const named = cursor.nodeIsNamed;
+      let descend = true;
+      if (type === 'comment') {
+        const start = cursor.startIndex;
+        const end = cursor.endIndex;
+        const comment = { start, end, text: this.text.slice(start, end) };
+        this.comments.push(comment);
+        this.chunkComments.push(comment);
+        descend = false;
+      } else {
+        if (named) {
+          this.syntax.push(type);
+          this.tokens.push(type + '(');
+          if (type === 'ERROR') this.noteError(cursor.startPosition, cursor.endPosition);
+        }
+        if (candidateTypes.has(type)) this.visitCandidate(cursor.currentNode, type, depth);
+      }
+      if (descend && cursor.gotoFirstChild()) {
+        depth++;
+        continue;
+      }
+      if (descend) this.leaf(cursor);
+      // Leave nodes upward until one has a next sibling, never above the chunk's node.
+      for (;;) {
+        if (cursor.nodeIsNamed && cursor.nodeType !== 'comment') this.tokens.push(')');
+        this.closeScopes(depth);
+        if (depth === 1) break outer;
+        if (cursor.gotoNextSibling()) continue outer;
+        cursor.gotoParent();
+        depth--;
+      }
+    }
+  }
+
+  private noteError(start: { row: number; column: number }, end: { row: number; column: number }): void {
+    this.chunkErrors++;
+    this.chunkFirstError ??= { start: { line: start.row, character: start.column }, end: { line: end.row, character: end.column } };
+  }
+
+  private leaf(cursor: TreeCursor): void {
+    const type = cursor.nodeType;
+    const start = cursor.startIndex;
+    const end = cursor.endIndex;
+    // Only zero-width leaves can be MISSING (inserted by error recovery): ask only them.
+    if (start === end && cursor.nodeIsMissing) {
+      const p = cursor.startPosition;
+      this.noteError(p, p);
       return;
     }
     if (formattingTokens.has(type)) return;
@@ -503,6 +726,7 @@ class FileWalk {
     let qualifiedName = parentScope ? parentScope.qualifiedName + parentScope.childSeparator + name : name;
     const seen = this.usedIds.get(qualifiedName) ?? 0;
     this.usedIds.set(qualifiedName, seen + 1);
+    this.chunkUsed.push([qualifiedName, seen]);
     if (seen > 0) qualifiedName = `${qualifiedName}~${seen + 1}`; // duplicate names in one file (overloads, redefinitions)
     const isTest = kind === 'test' || kind === 'suite';
     const record: ArtifactRecord = {
@@ -558,7 +782,8 @@ class FileWalk {
     return lines.length > 0 ? cleanDoc(lines.join('\n')) : undefined;
   }
 
-  private finish(): FileExtraction {
+  /** Closes the chunk: hashes, calls and embed inputs of its artifacts, in source order. */
+  private finishChunk(origin: { index: number; row: number; column: number }): ChunkResult {
     while (this.scopes.length > 0) {
       const s = this.scopes.pop()!;
       if (s.artifact) this.close(s.artifact);
@@ -580,7 +805,31 @@ class FileWalk {
       });
       artifacts.push(p.record);
     }
-    return { artifacts, embedInputs, parseErrors: this.parseErrors };
+    this.artifacts.push(...artifacts);
+    this.embedInputs.push(...embedInputs);
+    this.parseErrors += this.chunkErrors;
+    this.firstError ??= this.chunkFirstError;
+    const chunk: ChunkResult = {
+      artifacts,
+      embedInputs,
+      parseErrors: this.chunkErrors,
+      firstError: this.chunkFirstError,
+      comments: this.chunkComments,
+      usedNames: this.chunkUsed,
+      originRow: origin.row,
+      originColumn: origin.column,
+      originIndex: origin.index,
+    };
+    this.tokens = [];
+    this.syntax = [];
+    this.identifiers = [];
+    this.calls = [];
+    this.done = [];
+    this.chunkUsed = [];
+    this.chunkComments = [];
+    this.chunkErrors = 0;
+    this.chunkFirstError = undefined;
+    return chunk;
   }
 }
 

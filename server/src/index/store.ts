@@ -19,7 +19,7 @@ import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import * as lockfile from 'proper-lockfile';
 import type { ArtifactLanguage } from '../protocol';
-import type { ArtifactRecord } from './extract';
+import type { ArtifactRecord, Range } from './extract';
 import { storeDirName } from './files';
 
 /** Bump when the shape of stored records changes; older stores are rebuilt. */
@@ -32,6 +32,8 @@ export interface FileRecord {
   /** Hash of the text that was indexed: same hash, no work. */
   contentHash: string;
   parseErrors: number;
+  /** Where the first syntax error is, when `parseErrors > 0` (optional: older records lack it). */
+  firstError?: Range;
   artifacts: ArtifactRecord[];
 }
 

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { ArtifactKind, ArtifactLanguage, CallRef, FolderSummary } from '../protocol';
 import { type Embedder, LocalEmbedder } from './embedders';
-import { type ArtifactRecord, extractFile, type Position } from './extract';
+import { type ArtifactRecord, ExtractionCache, extractFile, type Position } from './extract';
 import { languageForPath, loadParsers, type Parsers } from './languages';
 import { hashText, PathFilter, readSource, type SkippedFile, walkFolder } from './files';
 import { acquireStoreLock, type FileRecord, RecordStore, StoreLockedError, type StoreProblem } from './store';
@@ -69,6 +69,11 @@ export class WorkspaceIndex {
   private readonly reported = new Set<string>();
   readonly stats: WorkStats = { filesRead: 0, filesExtracted: 0, artifactsEmbedded: 0 };
   private readonly filter: PathFilter;
+  /**
+   * Syntax trees and chunk results of recently updated files (editor buffers being
+   * typed in), most recent last. Bounded: each holds a WASM tree.
+   */
+  private readonly caches = new Map<string, ExtractionCache>();
 
   constructor(
     readonly root: string,
@@ -188,9 +193,44 @@ export class WorkspaceIndex {
       if (!read.ok) return this.removeFile(rel);
       text = read.text;
     }
-    const changed = await this.indexText(rel, text, false);
+    const changed = await this.indexText(rel, text, false, this.cacheFor(rel));
     if (changed) this.scheduleFlush();
     return changed;
+  }
+
+  private cacheFor(rel: string): ExtractionCache {
+    let cache = this.caches.get(rel);
+    if (cache) this.caches.delete(rel);
+    else cache = new ExtractionCache();
+    this.caches.set(rel, cache);
+    if (this.caches.size > maxCachedFiles) {
+      const [oldest, evicted] = this.caches.entries().next().value!;
+      evicted.dispose();
+      this.caches.delete(oldest);
+    }
+    return cache;
+  }
+
+  /**
+   * A file was opened in an editor: parse it now, off the typing path, so that its
+   * first edit is already incremental. Changes nothing in the index.
+   */
+  primeEditorState(rel: string, text: string): void {
+    const language = languageForPath(rel);
+    if (!language || !this.parsers || !this.accepts(rel) || text.length > this.options.settings.maxFileSizeBytes) return;
+    const cache = this.cacheFor(rel);
+    if (cache.text === text) return;
+    extractFile(this.parsers, rel, language, text, cache);
+  }
+
+  /** Frees what is kept to re-index a file incrementally (its editor was closed). */
+  releaseEditorState(rel: string): void {
+    this.dropCache(rel);
+  }
+
+  private dropCache(rel: string): void {
+    this.caches.get(rel)?.dispose();
+    this.caches.delete(rel);
   }
 
   removeFile(rel: string): boolean {
@@ -199,28 +239,39 @@ export class WorkspaceIndex {
     return had;
   }
 
-  private async indexText(rel: string, text: string, force: boolean): Promise<boolean> {
+  private async indexText(rel: string, text: string, force: boolean, cache = this.caches.get(rel)): Promise<boolean> {
     const language = languageForPath(rel);
     if (!language || !this.parsers) return false;
     const contentHash = hashText(text); // same hash for disk reads and editor buffers
     const previous = this.store.get(rel);
     if (!force && previous && previous.contentHash === contentHash && !this.needsEmbedding.has(rel)) return false;
-    const extraction = extractFile(this.parsers, rel, language, text);
+    const extraction = extractFile(this.parsers, rel, language, text, cache);
     this.stats.filesExtracted++;
-    let vectors: Float32Array[];
-    try {
-      vectors = await this.embedder.embed(extraction.embedInputs);
-    } catch (err) {
-      await this.fallBackToLocal(err);
-      vectors = await this.embedder.embed(extraction.embedInputs);
+    // An artifact with the same id and hash has the same embedding input (the hash
+    // covers its tokens and syntax): keep its vector and embed only what changed.
+    const previousHash = new Map(force ? [] : (previous?.artifacts ?? []).map((a) => [a.id, a.hash]));
+    const vectors: (Float32Array | undefined)[] = extraction.artifacts.map((a) => (previousHash.get(a.id) === a.hash ? this.vectors.vector(a.id)?.slice() : undefined));
+    const missing = vectors.flatMap((v, i) => (v === undefined ? [i] : []));
+    if (missing.length > 0) {
+      try {
+        const fresh = await this.embedder.embed(missing.map((i) => extraction.embedInputs[i]));
+        missing.forEach((i, j) => (vectors[i] = fresh[j]));
+        this.stats.artifactsEmbedded += fresh.length;
+      } catch (err) {
+        await this.fallBackToLocal(err);
+        // Another vector space now: the kept vectors don't belong in it either.
+        const all = await this.embedder.embed(extraction.embedInputs);
+        all.forEach((v, i) => (vectors[i] = v));
+        this.stats.artifactsEmbedded += all.length;
+      }
     }
-    this.stats.artifactsEmbedded += vectors.length;
     const rec: FileRecord = { file: rel, language, contentHash, parseErrors: extraction.parseErrors, artifacts: extraction.artifacts };
+    if (extraction.firstError) rec.firstError = extraction.firstError;
     const sameArtifacts = previous !== undefined && sameShape(previous.artifacts, rec.artifacts);
     this.unindexRecord(rel);
     this.store.set(rec);
     this.indexRecord(rec);
-    this.vectors.setFile(rel, rec.artifacts.map((a, i) => ({ id: a.id, vector: vectors[i] })));
+    this.vectors.setFile(rel, rec.artifacts.map((a, i) => ({ id: a.id, vector: vectors[i]! })));
     this.needsEmbedding.delete(rel);
     return !sameArtifacts;
   }
@@ -232,6 +283,7 @@ export class WorkspaceIndex {
   }
 
   private dropFile(rel: string): boolean {
+    this.dropCache(rel);
     this.unindexRecord(rel);
     this.vectors.removeFile(rel);
     this.needsEmbedding.delete(rel);
@@ -401,6 +453,7 @@ export class WorkspaceIndex {
 
   async close(): Promise<void> {
     this.cancel();
+    for (const rel of [...this.caches.keys()]) this.dropCache(rel);
     await this.flushNow();
     await this.heldLock?.();
     this.heldLock = undefined;
@@ -415,6 +468,9 @@ export class WorkspaceIndex {
     }
   }
 }
+
+/** Files whose syntax tree is kept for incremental re-parsing: the ones being edited. */
+const maxCachedFiles = 8;
 
 function before(a: Position, b: Position): boolean {
   return a.line < b.line || (a.line === b.line && a.character < b.character);
