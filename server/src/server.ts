@@ -59,6 +59,23 @@ interface Folder {
 }
 
 const folders = new Map<string, Folder>();
+
+/**
+ * Open documents by file path. Clients spell file URIs differently (Neovim writes
+ * `%c3%a9` where Node writes `%C3%A9`), so a URI built here must not be used to
+ * look up one the client sent.
+ */
+const openByPath = new Map<string, string>();
+documents.onDidOpen((e) => {
+  if (e.document.uri.startsWith('file:')) openByPath.set(fileURLToPath(e.document.uri), e.document.uri);
+});
+documents.onDidClose((e) => {
+  if (e.document.uri.startsWith('file:')) openByPath.delete(fileURLToPath(e.document.uri));
+});
+function openDocumentAt(file: string): TextDocument | undefined {
+  const uri = openByPath.get(file);
+  return uri === undefined ? undefined : documents.get(uri);
+}
 let initialFolders: WorkspaceFolder[] = [];
 let canPullConfiguration = false;
 let canRegisterConfiguration = false;
@@ -124,7 +141,7 @@ async function addFolder(wf: WorkspaceFolder): Promise<void> {
       announceProblem(wf.name, p.message);
     },
     log: (m) => connection.console.info(`[${wf.name}] ${m}`),
-    overlay: (rel) => documents.get(pathToFileURL(path.join(root, rel)).toString())?.getText(),
+    overlay: (rel) => openDocumentAt(path.join(root, rel))?.getText(),
   });
   const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve(), diagnostics: new Map() };
   folders.set(wf.uri, folder);
@@ -339,7 +356,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
       void reindexFolder(where.folder, false);
       continue;
     }
-    if (!languageForPath(where.rel) || documents.get(change.uri)) continue; // open documents follow the buffer
+    if (!languageForPath(where.rel) || openDocumentAt(path.join(where.folder.root, where.rel))) continue; // open documents follow the buffer
     await where.folder.ready;
     const changed = change.type === FileChangeType.Deleted ? where.folder.index.removeFile(where.rel) : await where.folder.index.updateFile(where.rel);
     publishFileDiagnostics(where.folder, where.rel);

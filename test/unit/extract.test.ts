@@ -92,8 +92,32 @@ describe('artifact extraction', () => {
 
   it('handles CommonJS exports and prototype methods', () => {
     const got = extract('legacy.cjs').artifacts.map((a) => `${a.id} ${a.kind}`);
-    assert.deepEqual(got, ['legacy.cjs#total function', 'legacy.cjs#average function', 'legacy.cjs#max function', 'legacy.cjs#Shape function', 'legacy.cjs#Shape.describe method']);
+    assert.deepEqual(got, ['legacy.cjs#total function', 'legacy.cjs#average function', 'legacy.cjs#max function', 'legacy.cjs#Shape function', 'legacy.cjs#Shape.area method', 'legacy.cjs#Shape.describe method']);
     assert.equal(byId(extract('legacy.cjs').artifacts).get('legacy.cjs#total')!.doc, 'Total of a list.');
+  });
+
+  it('takes this.x = function in a constructor for a method of the class, not of the constructor', () => {
+    const src = [
+      'class Renderer {',
+      '  constructor(gl) {',
+      '    this.gl = gl;',
+      '    this.render = function (scene, camera) { return draw(scene, camera); };',
+      '    this.clear = () => gl.clear();',
+      '  }',
+      '  size() { this.later = function () {}; return 1; }',
+      '}',
+      'const free = function () { this.notAMethod = () => 1; };',
+    ].join('\n');
+    const got = extractFile(parsers, 'r.js', 'javascript', src).artifacts.map((a) => `${a.id} ${a.kind} (${a.signature.join(',')})`);
+    assert.deepEqual(got, [
+      'r.js#Renderer class ()',
+      'r.js#Renderer.constructor method (gl)',
+      'r.js#Renderer.render method (scene,camera)',
+      'r.js#Renderer.clear method ()',
+      'r.js#Renderer.size method ()',
+      'r.js#free function ()',
+      'r.js#free.notAMethod method ()',
+    ]);
   });
 
   it('handles ESM generators, default-exported classes and private fields', () => {
@@ -113,8 +137,8 @@ describe('artifact extraction', () => {
 
   it('tells vitest, jest and node:test files apart by their imports', () => {
     const vi = extract('math.spec.ts').artifacts;
-    assert.deepEqual(vi.map((a) => `${a.kind} ${a.qualifiedName} ${a.framework}`), ['suite math vitest', 'test math > add vitest']);
-    assert.deepEqual(extract('jest.test.ts').artifacts.map((a) => `${a.kind} ${a.name} ${a.framework}`), ['test works with jest jest']);
+    assert.deepEqual(vi.map((a) => `${a.kind} ${a.qualifiedName} ${a.framework}`), ['suite math vitest', 'test math > add vitest', 'test math > table %i vitest']);
+    assert.deepEqual(extract('jest.test.ts').artifacts.map((a) => `${a.kind} ${a.name} ${a.framework}`), ['test works with jest jest', 'test doubles %i to %i jest']);
     assert.deepEqual(extract('nodetest.test.ts').artifacts.map((a) => `${a.kind} ${a.name} ${a.framework}`), ['test node test node:test']);
   });
 

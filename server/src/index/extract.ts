@@ -520,6 +520,10 @@ class FileWalk {
         const left = node.childForFieldName('left');
         const right = node.childForFieldName('right');
         if (!left || !right || left.type !== 'member_expression') return;
+        if (left.childForFieldName('object')?.type === 'this') {
+          if (jsFunctionValues.has(right.type)) this.openThisMember(node, depth, left, right);
+          return;
+        }
         const target = this.assignmentName(left);
         if (!target) return;
         if (jsFunctionValues.has(right.type)) {
@@ -555,10 +559,36 @@ class FileWalk {
     }
   }
 
-  /** `it('does x', fn)`, `describe.only('x', fn)`, `test.skip(...)`. */
+  /**
+   * `this.render = function () {}` in a constructor: a method of the class (or of the
+   * constructor function), named as if declared in the class body.
+   */
+  private openThisMember(node: Node, depth: number, left: Node, right: Node): void {
+    const property = left.childForFieldName('property');
+    const owner = this.enclosingArtifact();
+    if (!property || !owner) return;
+    const inConstructor = owner.record.kind === 'method' && owner.record.name === 'constructor';
+    if (!inConstructor && owner.record.kind !== 'function') return; // `this` of a plain method or arrow: not a definition site
+    const ownerScope = inConstructor ? this.scopeOf(owner.record.parent) : this.scopes.find((s) => s.artifact === owner);
+    if (!ownerScope) return;
+    this.open(node, depth, 'method', property.text, property, this.jsParams(right), this.docTarget(node), undefined, node, ownerScope);
+  }
+
+  private scopeOf(artifactId: string | undefined): Scope | undefined {
+    for (let i = this.scopes.length - 1; i >= 0; i--) if (this.scopes[i].artifact?.record.id === artifactId) return this.scopes[i];
+    return undefined;
+  }
+
+  /** `it('does x', fn)`, `describe.only('x', fn)`, `test.skip(...)`, `test.each(rows)('x %s', fn)`. */
   private maybeTest(node: Node, fn: Node, depth: number): void {
     let base = fn;
-    if (fn.type === 'member_expression') base = fn.childForFieldName('object') ?? fn;
+    if (fn.type === 'call_expression') {
+      // `test.each(table)(title, fn)` and `it.each\`table\`(title, fn)`: one artifact for the parameterised test.
+      const inner = fn.childForFieldName('function');
+      if (inner?.type !== 'member_expression' || inner.childForFieldName('property')?.text !== 'each') return;
+      base = inner.childForFieldName('object') ?? inner;
+      if (base.type === 'member_expression') base = base.childForFieldName('object') ?? base; // test.only.each
+    } else if (fn.type === 'member_expression') base = fn.childForFieldName('object') ?? fn;
     if (base.type !== 'identifier' || !testCallees.has(base.text)) return;
     const args = node.childForFieldName('arguments');
     const title = args?.namedChildren.find((c) => c !== null && c.type !== 'comment');
@@ -720,8 +750,8 @@ class FileWalk {
     docNode: Node,
     pyDoc?: string,
     rangeNode: Node = node,
+    parentScope: Scope | undefined = this.enclosing,
   ): void {
-    const parentScope = this.enclosing;
     const parent = this.enclosingArtifact();
     let qualifiedName = parentScope ? parentScope.qualifiedName + parentScope.childSeparator + name : name;
     const seen = this.usedIds.get(qualifiedName) ?? 0;
