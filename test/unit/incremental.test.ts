@@ -46,6 +46,13 @@ const snippets = [
 
 const edit = fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), remove: fc.nat({ max: 40 }), insert: fc.constantFrom(...snippets) });
 
+type EditStep = { at: number; remove: number; insert: string };
+const regressions: [EditStep[]][] = [
+  [[{ at: 0, remove: 0, insert: '// note\n' }, { at: 0, remove: 0, insert: '// note\n' }, { at: 0, remove: 0, insert: '\n' }]],
+  [[{ at: 0, remove: 10, insert: 'é😀' }, { at: 0, remove: 10, insert: 'class Extra { m() { return this.n(); } }\n' }, { at: 0, remove: 17, insert: 'é😀' }, { at: 0, remove: 35, insert: 'é😀' }]],
+  [[{ at: 0.7327935222672065, remove: 23, insert: '/** Doc. */\n' }, { at: 0, remove: 0, insert: ';' }, { at: 0, remove: 0, insert: '\n' }]],
+];
+
 function apply(text: string, e: { at: number; remove: number; insert: string }): string {
   const at = Math.floor(e.at * text.length);
   return text.slice(0, at) + e.insert + text.slice(Math.min(text.length, at + e.remove));
@@ -84,7 +91,10 @@ describe('incremental extraction', () => {
             cache.dispose();
           }
         }),
-        { numRuns: 25 },
+        // CRUCIBLE_PROPERTY_RUNS=400 for a deeper search; the examples are sequences that once
+        // broke it (a chunk boundary moving under the same text; a MISSING node appearing
+        // under the same text; error recovery that depends on the edit history).
+        { numRuns: Number(process.env.CRUCIBLE_PROPERTY_RUNS ?? 40), examples: regressions },
       );
     });
   }

@@ -178,9 +178,19 @@ function toRange(node: Node): Range {
 export function extractFile(parsers: Parsers, file: string, language: ArtifactLanguage, text: string, cache?: ExtractionCache): FileExtraction {
   const parser = parsers.parserFor(language);
   let tree: Tree | null;
+  /** Where the syntax changed (not just the text): chunks there are walked again. */
+  let changed: { startIndex: number; endIndex: number }[] | undefined;
   if (cache?.tree && cache.text !== undefined && cache.language === language) {
     cache.tree.edit(textEdit(cache.text, text));
     tree = parser.parse(text, cache.tree);
+    if (tree?.rootNode.hasError) {
+      // Error recovery depends on the edit history: a tree re-parsed from the old one
+      // can differ from a fresh parse where the code is broken. The index must not
+      // depend on how the text was typed, so broken text is parsed from scratch.
+      tree.delete();
+      tree = parser.parse(text);
+    }
+    if (tree) changed = cache.tree.getChangedRanges(tree);
   } else {
     tree = parser.parse(text);
   }
@@ -188,7 +198,7 @@ export function extractFile(parsers: Parsers, file: string, language: ArtifactLa
     cache?.dispose();
     return { artifacts: [], embedInputs: [], parseErrors: 1 };
   }
-  const walk = new FileWalk(file, language, text, cache?.chunks);
+  const walk = new FileWalk(file, language, text, changed ? cache?.chunks : undefined, cache !== undefined, changed);
   try {
     const result = walk.run(tree);
     if (cache) {
@@ -278,7 +288,9 @@ class FileWalk {
     private readonly file: string,
     private readonly language: ArtifactLanguage,
     private readonly text: string,
-    private readonly oldChunks?: Map<string, ChunkResult>,
+    private readonly oldChunks: Map<string, ChunkResult> | undefined,
+    keepChunks: boolean,
+    private readonly changed: { startIndex: number; endIndex: number }[] = [],
   ) {
     this.python = language === 'python';
     if (this.python) {
@@ -290,7 +302,7 @@ class FileWalk {
       this.isTestFile = this.framework !== undefined || testPathPattern.test(file);
     }
     this.flagsKey = `${language}\u0000${this.framework ?? ''}\u0000${this.isTestFile}\u0000`;
-    if (oldChunks) this.newChunks = new Map();
+    if (keepChunks) this.newChunks = new Map();
   }
 
   /**
@@ -318,10 +330,16 @@ class FileWalk {
           }
           let key: string | undefined;
           let reused = false;
-          if (this.newChunks) {
-            key = this.flagsKey + this.text.slice(origin.index, end);
+          // A chunk with errors is always walked again: a MISSING node is zero-width, so
+          // the same text can hold a different tree.
+          if (this.newChunks && !cursor.currentNode.hasError) {
+            // The same text can parse differently in another context (error recovery,
+            // a chunk boundary that moved), so the key has the node's type and offset
+            // in the region, and a chunk whose syntax tree-sitter reports changed is
+            // never reused.
+            key = `${this.flagsKey}${type}\u0000${start - origin.index}\u0000${this.text.slice(origin.index, end)}`;
             const old = this.oldChunks?.get(key);
-            if (old && this.reuse(old, origin)) {
+            if (old && !this.changed.some((r) => r.startIndex <= end && r.endIndex >= start) && this.reuse(old, origin)) {
               this.newChunks.set(key, this.shifted(old, origin));
               reused = true;
             }
