@@ -40,11 +40,13 @@ export class IndexStatusItem implements vscode.Disposable {
         this.showStarting();
         return;
       case 'indexing': {
+        setIndexState('indexing');
         const percent = status.percent === undefined ? '' : ` ${Math.round(status.percent)}%`;
         this.set('$(sync~spin) Crucible: indexing' + percent, `Indexing the workspace${status.message ? `: ${status.message}` : ''}. Click to show the output.`);
         return;
       }
       case 'ready':
+        setIndexState('ready');
         this.set(
           `$(check) Crucible: ${status.artifacts} artifacts · ${status.files} files`,
           `${status.message ?? 'Index is up to date.'} Click to show the output.`,
@@ -57,10 +59,12 @@ export class IndexStatusItem implements vscode.Disposable {
   }
 
   private showStarting(restarting = false): void {
+    setIndexState('indexing');
     this.set(`$(sync~spin) Crucible: ${restarting ? 'restarting' : 'starting'}`, 'Starting the Crucible language server.');
   }
 
   private showError(message: string): void {
+    setIndexState('error');
     this.set('$(error) Crucible', `${message}\n\nClick to show the output.`);
     this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
   }
@@ -70,4 +74,9 @@ export class IndexStatusItem implements vscode.Disposable {
     this.item.tooltip = tooltip;
     this.item.backgroundColor = undefined;
   }
+}
+
+/** Context key `crucible.indexState` (indexing | ready | error): picks the Artifacts view's empty-state text. */
+function setIndexState(state: 'indexing' | 'ready' | 'error'): void {
+  void vscode.commands.executeCommand('setContext', 'crucible.indexState', state);
 }

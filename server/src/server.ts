@@ -352,6 +352,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
     const where = locate(change.uri);
     if (!where) continue;
     if (where.rel === '.gitignore' || where.rel.endsWith('/.gitignore')) {
+      if (!where.folder.index.gitignoreMatters(where.rel)) continue;
       where.folder.index.gitignoreChanged();
       void reindexFolder(where.folder, false);
       continue;

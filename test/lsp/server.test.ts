@@ -458,9 +458,8 @@ describe('language server over stdio', function () {
     assert.ok(!existsSync(path.join(storeDir, 'write.lock')), 'the store lock was released');
   });
 
-  // Fails against the current server: incremental updates (watched-file events and open buffers)
-  // bypass crucible.exclude and .gitignore, which only the full walk applies. See the report:
-  // server/src/server.ts isIndexable() checks only the extension, .crucible/ and node_modules.
+  // Incremental updates (watched-file events and open buffers) obey crucible.exclude and
+  // .gitignore exactly as the full walk does.
   it('keeps excluded and .gitignored files out of incremental updates', async () => {
     const ws = makeWorkspace({
       'src/a.ts': 'export function kept(): number {\n  return 1;\n}\n',
@@ -489,7 +488,7 @@ describe('language server over stdio', function () {
     assert.deepEqual(
       { reported: changed.files, indexed: await ids() },
       { reported: ['src/fresh.ts'], indexed: ['src/a.ts#kept', 'src/fresh.ts#fresh'] },
-      'BUG: workspace/didChangeWatchedFiles indexed files that crucible.exclude / .gitignore leave out (server.ts isIndexable)',
+      'workspace/didChangeWatchedFiles must not index files that crucible.exclude / .gitignore leave out',
     );
 
     // Opening an excluded file in the editor must not index it either (an indexable edit follows, to wait on).
@@ -499,8 +498,32 @@ describe('language server over stdio', function () {
     const aUri = fileUri(ws, 'src/a.ts');
     await c.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: aUri, languageId: 'typescript', version: 1, text: 'export function kept(): number {\n  return 1;\n}\nexport function alsoKept(): void {}\n' } });
     await c.waitFor(IndexChangedNotification.type, (p) => p.files.includes('src/a.ts'), { since: mark });
-    assert.ok(!(await ids()).some((id) => id.startsWith('test/')), 'BUG: an opened buffer of an excluded file was indexed (server.ts isIndexable)');
+    assert.ok(!(await ids()).some((id) => id.startsWith('test/')), 'an opened buffer of an excluded file must not be indexed');
 
+    await expectCleanExit(c);
+  });
+
+  it('re-walks for a .gitignore that matters, not for the one .crucible/ writes or ones under excluded folders', async () => {
+    const ws = makeWorkspace({ 'src/a.ts': 'export const a = () => 1;\n', 'node_modules/pkg/.gitignore': 'x\n' });
+    const { c } = await startIndexed(ws);
+    const mark = c.mark();
+    writeFile(ws, 'src/b.ts', 'export const b = () => 2;\n');
+    await c.connection.sendNotification(DidChangeWatchedFilesNotification.type, {
+      changes: [
+        { uri: fileUri(ws, '.crucible/.gitignore'), type: FileChangeType.Created },
+        { uri: fileUri(ws, 'node_modules/pkg/.gitignore'), type: FileChangeType.Changed },
+        { uri: fileUri(ws, 'src/b.ts'), type: FileChangeType.Created },
+      ],
+    });
+    await c.waitFor(IndexChangedNotification.type, (p) => p.files.includes('src/b.ts'), { since: mark });
+    // A root .gitignore change does re-walk: its notification closes the window in which a
+    // re-walk started by the two events above would have reported first.
+    writeFile(ws, '.gitignore', 'src/b.ts\n');
+    await c.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: fileUri(ws, '.gitignore'), type: FileChangeType.Changed }] });
+    await c.waitFor(IndexedNotification.type, (s) => s.folderUri === c.rootUri, { since: mark });
+    // Every re-walk announces work-done progress, even one a later re-walk cancels.
+    assert.equal(c.requests('window/workDoneProgress/create', mark).length, 1, 'one re-walk, for the root .gitignore only');
+    assert.deepEqual((await artifacts(c)).artifacts.map((a) => a.id), ['src/a.ts#a'], 'the root .gitignore took effect');
     await expectCleanExit(c);
   });
 });

@@ -113,6 +113,15 @@ export class WorkspaceIndex {
     return languageForPath(rel) !== undefined && this.filter.accepts(rel);
   }
 
+  /**
+   * Whether a changed `.gitignore` can affect the index: not when its folder is itself
+   * left out (`.crucible/` writes its own; `npm install` writes many under node_modules).
+   */
+  gitignoreMatters(rel: string): boolean {
+    const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    return dir === '' || this.filter.accepts(dir, true);
+  }
+
   /** A `.gitignore` changed: forget cached rules (the caller re-walks). */
   gitignoreChanged(): void {
     this.filter.clear();
