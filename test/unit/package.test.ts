@@ -10,7 +10,7 @@ describe('extension package', () => {
     // `vsce ls` lists exactly what `vsce package` would put in the VSIX.
     const { stdout } = await promisify(execFile)(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'ls', '--no-dependencies'], { cwd: root });
     const files = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-    for (const needed of ['package.json', 'dist/server.js', 'dist/client.js', 'dist/cli.js', 'dist/wasm/web-tree-sitter.wasm', 'dist/wasm/tree-sitter-typescript.wasm', 'dist/wasm/tree-sitter-tsx.wasm', 'dist/wasm/tree-sitter-javascript.wasm', 'dist/wasm/tree-sitter-python.wasm', 'media/crucible.svg']) {
+    for (const needed of ['package.json', 'dist/server.js', 'dist/client.js', 'dist/cli.js', 'dist/wasm/web-tree-sitter.wasm', 'dist/wasm/tree-sitter-typescript.wasm', 'dist/wasm/tree-sitter-tsx.wasm', 'dist/wasm/tree-sitter-javascript.wasm', 'dist/wasm/tree-sitter-python.wasm', 'media/crucible.svg', 'docs/e2e-artifacts-tree.png']) {
       assert.ok(files.includes(needed), `${needed} missing from the package: ${files.join(', ')}`);
     }
     const unwanted = files.filter((f) => f.startsWith('test/') || f.startsWith('examples/') || f.endsWith('.map') || f.startsWith('node_modules/') || f.endsWith('.ts') || f.endsWith('.node'));
