@@ -2,13 +2,17 @@
 /**
  * `crucible`: the engine from the command line, no VS Code needed.
  *   crucible index <dir> [--json] [--force]
- * Exit codes: 0 done, 1 failed, 2 usage error, 3 store locked by another writer.
+ *   crucible drift <dir> [--json] [--ci]
+ * Exit codes: 0 done, 1 failed (for drift --ci: a regression was found), 2 usage error,
+ * 3 store locked by another writer.
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
+import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
+import { EvidenceStore } from './evidence/store';
 import { defaultSettings, type FolderSummary } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import { StoreLockedError } from './index/store';
@@ -18,10 +22,15 @@ const usage = `Usage: crucible <command> [options]
 
 Commands:
   index <dir>    Index the functions, classes and tests under <dir> into <dir>/.crucible
+  drift <dir>    List drift found in the recorded evidence (<dir>/.crucible/evidence):
+                 tests gone red, slowdowns, code changed since last verified, coverage
+                 drops, error-rate rises, flaky tests. Re-indexes first to know the code now.
 
 Options:
   --json         Print machine-readable JSON instead of a table
   --force        Re-extract every file even if its content is unchanged
+  --ci           (drift) Exit 1 when a regression is found: test-failure, slowdown,
+                 coverage-drop or error-rate (flaky and unverified-change are listed only)
   --exclude <g>  Extra glob to exclude (repeatable); node_modules and *.min.js are always excluded
   --max-file-size <bytes>  Skip larger files (default ${defaultSettings.maxFileSizeBytes})
   --ollama-embed-model <m> Use this Ollama embedding model (falls back to the local embedder)
@@ -38,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      ci: { type: 'boolean', default: false },
       exclude: { type: 'string', multiple: true, default: [] },
       'max-file-size': { type: 'string' },
       'ollama-embed-model': { type: 'string', default: process.env.CRUCIBLE_OLLAMA_EMBED_MODEL ?? '' },
@@ -50,8 +60,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command || values.help ? 0 : 2;
   }
-  if (command !== 'index') throw new UsageError(`unknown command '${command}'`);
-  if (!dir) throw new UsageError('index needs a directory');
+  if (command !== 'index' && command !== 'drift') throw new UsageError(`unknown command '${command}'`);
+  if (!dir) throw new UsageError(`${command} needs a directory`);
+  if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}'`);
+  if (values.ci && command !== 'drift') throw new UsageError('--ci is an option of drift');
   const root = path.resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`${dir} is not a directory`);
   const maxFileSizeBytes = values['max-file-size'] !== undefined ? Number(values['max-file-size']) : defaultSettings.maxFileSizeBytes;
@@ -87,9 +99,48 @@ async function main(argv: string[]): Promise<number> {
     await index.close();
   }
   if (!summary) throw new Error('indexing was cancelled');
+  // drift indexes first (above) for the hashes of the code as it is now; the index stays readable after close
+  if (command === 'drift') return drift(root, index, { json: values.json!, ci: values.ci!, log });
   if (values.json) printJson(index, summary);
   else printTable(index, summary);
   return 0;
+}
+
+/**
+ * `crucible drift`: given an up-to-date index (the current code's hashes), reads the
+ * evidence under its lock (a writer's flush spans several files), runs the detectors.
+ */
+async function drift(root: string, index: WorkspaceIndex, opts: { json: boolean; ci: boolean; log: (m: string) => void }): Promise<number> {
+  const evidence = new EvidenceStore(root, { owner: 'crucible drift (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000) });
+  await evidence.holdLock();
+  const events: DriftEvent[] = [];
+  const gone: string[] = [];
+  try {
+    for (const p of await evidence.open()) opts.log(p.message);
+    for (const artifact of evidence.artifacts().sort()) {
+      const current = index.get(artifact);
+      if (!current) {
+        gone.push(artifact); // deleted or renamed: its history says nothing about code that exists
+        continue;
+      }
+      const rec = evidence.get(artifact)!;
+      events.push(...detectDrift({ artifact, history: rec.history, currentHash: current.hash, lastVerifiedHash: rec.lastVerifiedHash }));
+    }
+  } finally {
+    await evidence.close();
+  }
+  const regressions = events.filter(isRegression).length;
+  if (opts.json) {
+    const out = { events: events.map((e) => (e.ratio === undefined ? { artifact: e.artifact, kind: e.kind, detail: e.detail } : { artifact: e.artifact, kind: e.kind, detail: e.detail, ratio: e.ratio })) };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    const artifactsWithEvidence = evidence.artifacts().length;
+    process.stdout.write(`Crucible drift of ${root}: ${events.length} event(s), ${regressions} regression(s), over ${artifactsWithEvidence} artifact(s) with evidence\n`);
+    if (artifactsWithEvidence === 0) process.stdout.write('  no evidence recorded yet: run the tests through Crucible first\n');
+    for (const e of events) process.stdout.write(`  ${isRegression(e) ? '✗' : '·'} ${e.kind.padEnd(17)} ${e.artifact}\n      ${e.detail}\n`);
+    if (gone.length) process.stdout.write(`  ${gone.length} artifact(s) with evidence no longer exist in the code (deleted or renamed); not checked\n`);
+  }
+  return opts.ci && regressions > 0 ? 1 : 0;
 }
 
 function printJson(index: WorkspaceIndex, summary: FolderSummary): void {

@@ -1,0 +1,90 @@
+import * as assert from 'node:assert/strict';
+import { hodgesLehmannRatio, iqr, mad, median, medianCI, ratioOfMediansCI, seededRandom, summarize } from '../../server/src/evidence/stats';
+
+/** Log-normal timings around `medianNs` with multiplicative spread `sigma` (timings are skewed, never negative). */
+function timings(random: () => number, n: number, medianNs: number, sigma: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u1 = Math.max(random(), 1e-12);
+    const u2 = random();
+    const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    out.push(medianNs * Math.exp(sigma * z));
+  }
+  return out;
+}
+
+describe('evidence statistics', () => {
+  it('computes median, MAD and IQR on known data', () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(mad([1, 1, 2, 2, 4, 6, 9]), 1); // median 2, |deviations| 1,1,0,0,2,4,7
+    assert.equal(iqr([9, 1, 2, 3, 4, 5, 6, 7, 8]), 4); // Q1 = 3, Q3 = 7 (the same in R type 7 and simple-statistics)
+    assert.ok(Number.isNaN(median([])));
+    const s = summarize([10, 12, 11, 13, 9, 10, 11, 50, 10, 12]);
+    assert.equal(s.n, 10);
+    assert.equal(s.median, 11);
+    assert.ok(s.ciLow <= s.median && s.median <= s.ciHigh);
+  });
+
+  it('gives the textbook order-statistic ranks for the median interval', () => {
+    const xs = Array.from({ length: 10 }, (_, i) => i + 1); // x(k) = k
+    const ci10 = medianCI(xs.slice().reverse());
+    assert.deepEqual([ci10.low, ci10.high], [2, 9]);
+    assert.ok(Math.abs(ci10.confidence - (1 - 2 * 11 / 1024)) < 1e-12); // 0.9785
+    const ci20 = medianCI(Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual([ci20.low, ci20.high], [6, 15]);
+    assert.ok(ci20.confidence >= 0.95 && ci20.confidence < 0.96);
+    // Too few samples for 95%: the whole range, with the confidence it really has.
+    const ci4 = medianCI([4, 1, 3, 2]);
+    assert.deepEqual([ci4.low, ci4.high], [1, 4]);
+    assert.equal(ci4.confidence, 1 - 2 / 16);
+    const big = medianCI(Array.from({ length: 5000 }, (_, i) => i));
+    assert.ok(big.confidence >= 0.95 && big.confidence < 0.951);
+  });
+
+  it('covers the true median at least 95% of the time (seeded simulation)', () => {
+    const random = seededRandom(42);
+    let covered = 0;
+    const trials = 2000;
+    for (let t = 0; t < trials; t++) {
+      const ci = medianCI(timings(random, 25, 1000, 0.3));
+      if (ci.low <= 1000 && 1000 <= ci.high) covered++;
+    }
+    const rate = covered / trials;
+    assert.ok(rate >= 0.94 && rate <= 0.995, `coverage ${rate}`);
+  });
+
+  it('finds a real 20% slowdown and not noise, deterministically', () => {
+    const random = seededRandom(7);
+    const base = timings(random, 30, 1_000_000, 0.08);
+    const slower = timings(random, 30, 1_200_000, 0.08);
+    const same = timings(random, 30, 1_000_000, 0.08);
+
+    const slow = ratioOfMediansCI(base, slower);
+    assert.ok(slow.low > 1, `CI ${slow.low}–${slow.high} should exclude 1`);
+    assert.ok(slow.low <= 1.2 && 1.2 <= slow.high, `CI ${slow.low}–${slow.high} should contain 1.2`);
+    assert.ok(Math.abs(slow.ratio - 1.2) < 0.08);
+
+    const noise = ratioOfMediansCI(base, same);
+    assert.ok(noise.low <= 1 && 1 <= noise.high, `CI ${noise.low}–${noise.high} should include 1`);
+
+    assert.deepEqual(ratioOfMediansCI(base, slower), slow, 'same samples, same seed, same interval');
+    assert.notDeepEqual(ratioOfMediansCI(base, slower, { seed: 1 }), slow);
+
+    const hl = hodgesLehmannRatio(base, slower);
+    assert.ok(hl.low > 1 && hl.low <= 1.2 && 1.2 <= hl.high, `HL ${hl.low}–${hl.high}`);
+    const hlNoise = hodgesLehmannRatio(base, same);
+    assert.ok(hlNoise.low <= 1 && 1 <= hlNoise.high, `HL ${hlNoise.low}–${hlNoise.high}`);
+  });
+
+  it('keeps the bootstrap ratio interval near its nominal coverage (seeded simulation)', () => {
+    const random = seededRandom(2024);
+    let covered = 0;
+    const trials = 200;
+    for (let t = 0; t < trials; t++) {
+      const ci = ratioOfMediansCI(timings(random, 30, 1000, 0.2), timings(random, 30, 1300, 0.2), { resamples: 1000, seed: t });
+      if (ci.low <= 1.3 && 1.3 <= ci.high) covered++;
+    }
+    assert.ok(covered / trials >= 0.9, `coverage ${covered / trials}`);
+  });
+});
