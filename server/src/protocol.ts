@@ -147,6 +147,84 @@ export namespace ReindexRequest {
   export const type = new RequestType<ReindexParams, FolderSummary[], void>(method);
 }
 
+// ---- tests (Test Explorer) ---------------------------------------------------------
+// The tests themselves are the index's `test` and `suite` artifacts (ArtifactsRequest
+// with kinds ['suite', 'test']; `parent` nests them). The server runs them with the
+// workspace's own runner and owns the results; the client maps them onto a TestController.
+
+export type TestStatus = 'passed' | 'failed' | 'skipped';
+
+/** One test's outcome in a run. */
+export interface TestResultInfo {
+  /** The test artifact's id (`file#suite > test`) when it matches an indexed test, else the same form built from the runner's titles. */
+  id: string;
+  /** Whether `id` names an indexed test artifact. */
+  indexed: boolean;
+  /** Folder-relative file. */
+  file: string;
+  titlePath: string[];
+  status: TestStatus;
+  durationMs: number;
+  /** Failure message (and stack, when the runner gave one). */
+  message?: string;
+}
+
+/** Client → server: run tests. Needs a trusted workspace (see WorkspaceTrustNotification). Cancel with $/cancelRequest. */
+export interface RunTestsParams {
+  /** Client-chosen id, echoed in TestRunEventNotification. */
+  runId: string;
+  /** Test or suite artifact ids to run; absent or empty: every test of every folder (or of `folderUri`). */
+  ids?: string[];
+  folderUri?: string;
+}
+export interface FolderTestRun {
+  folderUri: string;
+  runner: string;
+  /** The command as a user could re-run it. */
+  command: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Why the run could not report results (runner missing, file failing to load, no runner found). */
+  problem?: string;
+  results: TestResultInfo[];
+  durationMs: number;
+}
+export interface RunTestsResult {
+  runId: string;
+  folders: FolderTestRun[];
+}
+export namespace RunTestsRequest {
+  export const method = 'crucible/runTests';
+  export const type = new RequestType<RunTestsParams, RunTestsResult, void>(method);
+}
+
+/** Server → client while a run goes: the runner's output lines as they come (for the Test Results terminal and the output channel). */
+export interface TestRunEventParams {
+  runId: string;
+  folderUri: string;
+  kind: 'started' | 'output';
+  /** For `started`: the command; for `output`: one line. */
+  text: string;
+}
+export namespace TestRunEventNotification {
+  export const method = 'crucible/testRunEvent';
+  export const type = new NotificationType<TestRunEventParams>(method);
+}
+
+/**
+ * Client → server: whether the workspace is trusted (VS Code's Workspace Trust). The
+ * server runs no workspace code until told `trusted: true`; `initializationOptions.trusted`
+ * gives the initial state. Other clients (the CLI) decide themselves.
+ */
+export interface WorkspaceTrustParams {
+  trusted: boolean;
+}
+export namespace WorkspaceTrustNotification {
+  export const method = 'crucible/workspaceTrust';
+  export const type = new NotificationType<WorkspaceTrustParams>(method);
+}
+
 /** Settings section the server reads through `workspace/configuration`. */
 export const configurationSection = 'crucible';
 export interface CrucibleSettings {
@@ -155,10 +233,13 @@ export interface CrucibleSettings {
   ollama: { host: string; embedModel: string };
   /** `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing. */
   diagnostics: { parseErrors: boolean };
+  /** `crucible.test.command` (empty: detect the runner) and `crucible.test.timeoutSeconds`. */
+  test: { command: string; timeoutSeconds: number };
 }
 export const defaultSettings: CrucibleSettings = {
   exclude: ['**/node_modules/**', '**/*.min.js'],
   maxFileSizeBytes: 1024 * 1024,
   ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
   diagnostics: { parseErrors: true },
+  test: { command: '', timeoutSeconds: 300 },
 };

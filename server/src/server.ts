@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createConnection,
+  ErrorCodes,
+  ResponseError,
   type Diagnostic,
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
@@ -33,7 +35,11 @@ import {
   IndexChangedNotification,
   IndexedNotification,
   ReindexRequest,
+  RunTestsRequest,
+  type FolderTestRun,
   SimilarRequest,
+  TestRunEventNotification,
+  WorkspaceTrustNotification,
   type StatusParams,
   StatusNotification,
 } from './protocol';
@@ -42,6 +48,8 @@ import type { ArtifactRecord } from './index/extract';
 import { toRel } from './index/files';
 import { languageForPath } from './index/languages';
 import { WorkspaceIndex } from './index/workspace';
+import { EvidenceStore } from './evidence/store';
+import { runFolderTests } from './evidence/testRuns';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -56,6 +64,8 @@ interface Folder {
   ready: Promise<void>;
   /** Files that have a diagnostic published now (rel path → its message), to clear and to skip resends. */
   diagnostics: Map<string, string>;
+  /** Opened on the first test run. */
+  evidence?: Promise<EvidenceStore>;
 }
 
 const folders = new Map<string, Folder>();
@@ -80,13 +90,20 @@ let initialFolders: WorkspaceFolder[] = [];
 let canPullConfiguration = false;
 let canRegisterConfiguration = false;
 let initOptionsSettings: Partial<CrucibleSettings> = {};
+/**
+ * Workspace Trust, as the client reports it (`initializationOptions.trusted`, then
+ * `crucible/workspaceTrust`). Nothing of the workspace is run until it is true.
+ */
+let trusted = false;
 let state: StatusParams = { state: 'starting', files: 0, artifacts: 0 };
 
 connection.onInitialize((params) => {
   const caps = params.capabilities;
   canPullConfiguration = caps.workspace?.configuration === true;
   canRegisterConfiguration = caps.workspace?.didChangeConfiguration?.dynamicRegistration === true;
-  initOptionsSettings = (params.initializationOptions as { settings?: Partial<CrucibleSettings> } | undefined)?.settings ?? {};
+  const initOptions = params.initializationOptions as { settings?: Partial<CrucibleSettings>; trusted?: boolean } | undefined;
+  initOptionsSettings = initOptions?.settings ?? {};
+  trusted = initOptions?.trusted === true;
   initialFolders = params.workspaceFolders ?? (params.rootUri ? [{ uri: params.rootUri, name: path.basename(fileURLToPath(params.rootUri)) }] : []);
   return {
     capabilities: {
@@ -123,6 +140,10 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
     maxFileSizeBytes: typeof merged.maxFileSizeBytes === 'number' && merged.maxFileSizeBytes > 0 ? merged.maxFileSizeBytes : defaultSettings.maxFileSizeBytes,
     ollama: { ...defaultSettings.ollama, ...(merged.ollama ?? {}) },
     diagnostics: { parseErrors: merged.diagnostics?.parseErrors !== false },
+    test: {
+      command: typeof merged.test?.command === 'string' ? merged.test.command.trim() : '',
+      timeoutSeconds: typeof merged.test?.timeoutSeconds === 'number' && merged.test.timeoutSeconds > 0 ? merged.test.timeoutSeconds : defaultSettings.test.timeoutSeconds,
+    },
   };
 }
 
@@ -449,8 +470,68 @@ connection.onRequest(ReindexRequest.type, async (params) => {
   return summaries;
 });
 
+// ---- test runs ------------------------------------------------------------------------
+
+connection.onNotification(WorkspaceTrustNotification.type, (p) => {
+  trusted = p.trusted === true;
+});
+
+function evidenceOf(folder: Folder): Promise<EvidenceStore> {
+  folder.evidence ??= (async () => {
+    const store = new EvidenceStore(folder.root, {
+      owner: `Crucible language server (pid ${process.pid})`,
+      onProblem: (p) => connection.console.warn(`[${path.basename(folder.root)}] ${p.message}`),
+    });
+    for (const p of await store.open()) {
+      connection.console.warn(`[${path.basename(folder.root)}] ${p.message}`);
+      announceProblem(path.basename(folder.root), p.message);
+    }
+    return store;
+  })();
+  return folder.evidence;
+}
+
+connection.onRequest(RunTestsRequest.type, async (params, token) => {
+  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, 'Running tests runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.');
+  const abort = new AbortController();
+  token.onCancellationRequested(() => abort.abort());
+  const out: FolderTestRun[] = [];
+  for (const folder of folders.values()) {
+    if (params.folderUri && params.folderUri !== folder.uri) continue;
+    await folder.ready;
+    const ids = params.ids?.filter((id) => folder.index.get(id) !== undefined) ?? [];
+    if ((params.ids?.length ?? 0) > 0 && ids.length === 0) continue; // none of the requested tests lives here
+    const name = path.basename(folder.root);
+    const evidence = await evidenceOf(folder).catch(() => undefined);
+    const run = await runFolderTests(folder.index, evidence, folder.uri, {
+      runId: folders.size > 1 ? `${params.runId}:${name}` : params.runId,
+      ids,
+      settings: folder.settings.test,
+      signal: abort.signal,
+      onStarted: (command) => {
+        connection.console.info(`[${name}] running tests: ${command}`);
+        connection.sendNotification(TestRunEventNotification.type, { runId: params.runId, folderUri: folder.uri, kind: 'started', text: command });
+      },
+      onOutput: (line) => {
+        connection.console.log(`[${name}] ${line}`);
+        connection.sendNotification(TestRunEventNotification.type, { runId: params.runId, folderUri: folder.uri, kind: 'output', text: line });
+      },
+    });
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const r of run.results) counts[r.status]++;
+    connection.console.info(`[${name}] tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${run.durationMs} ms${run.problem ? ` (${run.problem})` : ''}${run.timedOut ? ' (timed out)' : ''}${run.cancelled ? ' (cancelled)' : ''}`);
+    if (evidence) await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
+    out.push(run);
+    if (abort.signal.aborted) break;
+  }
+  return { runId: params.runId, folders: out };
+});
+
 connection.onShutdown(async () => {
-  await Promise.all([...folders.values()].map((f) => f.index.close()));
+  await Promise.all([...folders.values()].map(async (f) => {
+    await f.index.close();
+    await (await f.evidence?.catch(() => undefined))?.close();
+  }));
 });
 
 documents.listen(connection);

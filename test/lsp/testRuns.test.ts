@@ -1,0 +1,110 @@
+/**
+ * `crucible/runTests` over stdio: the server refuses to run workspace code until the
+ * client says the workspace is trusted, then runs the folder's own tests with the
+ * detected runner, matches results to indexed test artifacts, streams the runner's
+ * output, records the run as evidence, narrows to one requested test, and stops a
+ * run when the client cancels the request.
+ */
+import * as assert from 'node:assert/strict';
+import { CancellationTokenSource, ResponseError } from 'vscode-languageserver-protocol/node';
+import { EvidenceStore } from '../../server/src/evidence/store';
+import { IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
+import { LspClient, makeWorkspace, removeWorkspace } from './lspClient';
+
+const files = {
+  'package.json': JSON.stringify({ name: 'tiny', private: true, scripts: { test: 'node --test test/' } }, null, 2),
+  'src/math.js': 'function add(a, b) {\n  return a + b;\n}\nmodule.exports = { add };\n',
+  'test/math.test.js': [
+    "const { describe, it } = require('node:test');",
+    "const assert = require('node:assert/strict');",
+    "const { add } = require('../src/math');",
+    "describe('add', () => {",
+    "  it('adds', () => assert.equal(add(1, 2), 3));",
+    "  it('is wrong on purpose', () => assert.equal(add(1, 1), 3));",
+    '});',
+    '',
+  ].join('\n'),
+};
+
+describe('test runs through the language server', function () {
+  this.timeout(90_000);
+  let client: LspClient | undefined;
+  let root: string | undefined;
+
+  afterEach(async () => {
+    await client?.dispose();
+    client = undefined;
+    removeWorkspace(root);
+    root = undefined;
+  });
+
+  async function start(extra: Record<string, string> = {}) {
+    root = makeWorkspace({ ...files, ...extra });
+    const c = (client = LspClient.start({ root }));
+    await c.initialize();
+    await c.waitFor(IndexedNotification.type, (s) => s.folderUri === c.rootUri);
+    return c;
+  }
+
+  const run = (c: LspClient, params: { runId: string; ids?: string[] }, token?: CancellationTokenSource) =>
+    c.connection.sendRequest(RunTestsRequest.type, params, token?.token) as Promise<RunTestsResult>;
+
+  it('refuses until the workspace is trusted, then runs the tests and records them as evidence', async () => {
+    const c = await start();
+    await assert.rejects(run(c, { runId: 'r0' }), (err: ResponseError<unknown>) => /trusted workspace/.test(err.message));
+
+    await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+    const mark = c.mark();
+    const result = await run(c, { runId: 'r1' });
+    assert.equal(result.folders.length, 1);
+    const folder = result.folders[0];
+    assert.equal(folder.runner, 'node-test');
+    assert.match(folder.command, /node --test/);
+    const byId = Object.fromEntries(folder.results.map((r) => [r.id, r]));
+    assert.deepEqual(Object.keys(byId).sort(), ['test/math.test.js#add > adds', 'test/math.test.js#add > is wrong on purpose']);
+    assert.equal(byId['test/math.test.js#add > adds'].status, 'passed');
+    assert.equal(byId['test/math.test.js#add > adds'].indexed, true, 'the result id is the indexed test artifact id');
+    assert.equal(byId['test/math.test.js#add > is wrong on purpose'].status, 'failed');
+    assert.match(byId['test/math.test.js#add > is wrong on purpose'].message ?? '', /Expected values to be strictly equal|3/);
+
+    const events = c.notifications(TestRunEventNotification.type, mark).filter((e) => e.runId === 'r1');
+    assert.equal(events[0]?.kind, 'started');
+    assert.ok(events.some((e) => e.kind === 'output' && /adds/.test(e.text)), 'the runner output was streamed');
+
+    assert.equal(await c.shutdownAndExit(), 0);
+    const store = new EvidenceStore(root!);
+    await store.open();
+    assert.deepEqual(store.runs().map((r) => [r.id, r.kind, r.outcomes.length]), [['r1', 'test', 2]]);
+    assert.equal(store.history('test/math.test.js#add > adds')[0]?.tests[0]?.status, 'passed');
+    assert.ok(store.lastVerified('test/math.test.js#add > adds'), 'a passing test verifies its own code');
+    assert.equal(store.lastVerified('test/math.test.js#add > is wrong on purpose'), undefined);
+  });
+
+  it('runs only the requested test', async () => {
+    const c = await start();
+    await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+    const result = await run(c, { runId: 'one', ids: ['test/math.test.js#add > adds'] });
+    const ran = result.folders[0].results.filter((r) => r.status !== 'skipped').map((r) => r.id);
+    assert.deepEqual(ran, ['test/math.test.js#add > adds']);
+  });
+
+  it('stops the run when the client cancels the request', async () => {
+    const hang = "const { it } = require('node:test');\nit('never ends', () => new Promise(() => setInterval(() => {}, 1000)));\n";
+    const c = await start({ 'test/hang.test.js': hang });
+    await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+    const source = new CancellationTokenSource();
+    const mark = c.mark();
+    const pending = run(c, { runId: 'cancel-me', ids: ['test/hang.test.js#never ends'] }, source);
+    await c.waitFor(TestRunEventNotification.type, (e) => e.runId === 'cancel-me' && e.kind === 'started', { since: mark });
+    const t = performance.now();
+    source.cancel();
+    const outcome = await pending.then(
+      (r) => r.folders[0],
+      (err: Error) => err,
+    );
+    assert.ok(performance.now() - t < 10_000, 'stopped within the grace period');
+    assert.ok(!(outcome instanceof Error), `the server answers a cancelled run with what it has: ${outcome}`);
+    assert.equal(outcome.cancelled, true);
+    assert.deepEqual(outcome.results.filter((r) => r.status === 'passed'), []);
+  });
+});
