@@ -225,14 +225,49 @@ export namespace WorkspaceTrustNotification {
   export const type = new NotificationType<WorkspaceTrustParams>(method);
 }
 
+// ---- drift --------------------------------------------------------------------------
+
+export type DriftKind = 'test-failure' | 'slowdown' | 'unverified-change' | 'coverage-drop' | 'error-rate' | 'flaky';
+export interface DriftEventInfo {
+  artifact: string;
+  kind: DriftKind;
+  /** The evidence, in words (tests, numbers, run dates). */
+  detail: string;
+  ratio?: number;
+  /** Fails `crucible drift --ci`: test-failure, slowdown, coverage-drop, error-rate. */
+  regression: boolean;
+  uri: string;
+  /** The artifact's name (where its diagnostic is shown). */
+  range: Range;
+}
+/** Client → server: the drift found in the recorded evidence (the Drift view). */
+export interface DriftParams {
+  folderUri?: string;
+}
+export interface DriftResult {
+  events: DriftEventInfo[];
+}
+export namespace DriftRequest {
+  export const method = 'crucible/drift';
+  export const type = new RequestType<DriftParams, DriftResult, void>(method);
+}
+/** Server → client: the drift of a folder changed (after a test run, or an edit that changed verified code). */
+export namespace DriftChangedNotification {
+  export const method = 'crucible/driftChanged';
+  export const type = new NotificationType<{ folderUri: string }>(method);
+}
+
 /** Settings section the server reads through `workspace/configuration`. */
 export const configurationSection = 'crucible';
 export interface CrucibleSettings {
   exclude: string[];
   maxFileSizeBytes: number;
   ollama: { host: string; embedModel: string };
-  /** `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing. */
-  diagnostics: { parseErrors: boolean };
+  /**
+   * `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing;
+   * `crucible.diagnostics.drift`: a diagnostic per drift event on the artifact's name.
+   */
+  diagnostics: { parseErrors: boolean; drift: boolean };
   /** `crucible.test.command` (empty: detect the runner) and `crucible.test.timeoutSeconds`. */
   test: { command: string; timeoutSeconds: number };
 }
@@ -240,6 +275,6 @@ export const defaultSettings: CrucibleSettings = {
   exclude: ['**/node_modules/**', '**/*.min.js'],
   maxFileSizeBytes: 1024 * 1024,
   ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
-  diagnostics: { parseErrors: true },
+  diagnostics: { parseErrors: true, drift: true },
   test: { command: '', timeoutSeconds: 300 },
 };

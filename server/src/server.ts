@@ -6,6 +6,7 @@
  * then pulls `crucible` per folder with `workspace/configuration` and applies it
  * at once (re-walk for exclude/size changes, re-probe Ollama for embedder changes).
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -35,6 +36,9 @@ import {
   IndexChangedNotification,
   IndexedNotification,
   ReindexRequest,
+  DriftChangedNotification,
+  type DriftEventInfo,
+  DriftRequest,
   RunTestsRequest,
   type FolderTestRun,
   SimilarRequest,
@@ -50,6 +54,7 @@ import { languageForPath } from './index/languages';
 import { WorkspaceIndex } from './index/workspace';
 import { EvidenceStore } from './evidence/store';
 import { runFolderTests } from './evidence/testRuns';
+import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -64,8 +69,10 @@ interface Folder {
   ready: Promise<void>;
   /** Files that have a diagnostic published now (rel path → its message), to clear and to skip resends. */
   diagnostics: Map<string, string>;
-  /** Opened on the first test run. */
+  /** Opened on the first test run, or at start when the folder has recorded evidence. */
   evidence?: Promise<EvidenceStore>;
+  /** Drift events by artifact file (folder-relative), from the last computation. */
+  drift: Map<string, DriftEvent[]>;
 }
 
 const folders = new Map<string, Folder>();
@@ -139,7 +146,7 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
     exclude: Array.isArray(merged.exclude) ? merged.exclude : defaultSettings.exclude,
     maxFileSizeBytes: typeof merged.maxFileSizeBytes === 'number' && merged.maxFileSizeBytes > 0 ? merged.maxFileSizeBytes : defaultSettings.maxFileSizeBytes,
     ollama: { ...defaultSettings.ollama, ...(merged.ollama ?? {}) },
-    diagnostics: { parseErrors: merged.diagnostics?.parseErrors !== false },
+    diagnostics: { parseErrors: merged.diagnostics?.parseErrors !== false, drift: merged.diagnostics?.drift !== false },
     test: {
       command: typeof merged.test?.command === 'string' ? merged.test.command.trim() : '',
       timeoutSeconds: typeof merged.test?.timeoutSeconds === 'number' && merged.test.timeoutSeconds > 0 ? merged.test.timeoutSeconds : defaultSettings.test.timeoutSeconds,
@@ -164,7 +171,7 @@ async function addFolder(wf: WorkspaceFolder): Promise<void> {
     log: (m) => connection.console.info(`[${wf.name}] ${m}`),
     overlay: (rel) => openDocumentAt(path.join(root, rel))?.getText(),
   });
-  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve(), diagnostics: new Map() };
+  const folder: Folder = { uri: wf.uri, root, index, settings, indexing: 0, ready: Promise.resolve(), diagnostics: new Map(), drift: new Map() };
   folders.set(wf.uri, folder);
   folder.ready = (async () => {
     try {
@@ -227,6 +234,7 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
     summary = { ...summary, folderUri: folder.uri };
     connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
     connection.sendNotification(IndexedNotification.type, summary);
+    if (folder.evidence || existsSync(path.join(folder.root, '.crucible', 'evidence'))) await refreshDrift(folder);
     publishFolderDiagnostics(folder);
   }
   publishStatus();
@@ -255,7 +263,7 @@ connection.onDidChangeConfiguration(async () => {
     const next = await settingsFor(folder.uri);
     const walkChanged = JSON.stringify(next.exclude) !== JSON.stringify(folder.settings.exclude) || next.maxFileSizeBytes !== folder.settings.maxFileSizeBytes;
     const embedChanged = JSON.stringify(next.ollama) !== JSON.stringify(folder.settings.ollama);
-    const diagnosticsChanged = next.diagnostics.parseErrors !== folder.settings.diagnostics.parseErrors;
+    const diagnosticsChanged = JSON.stringify(next.diagnostics) !== JSON.stringify(folder.settings.diagnostics);
     folder.settings = next;
     folder.index.updateSettings(next);
     if (diagnosticsChanged) publishFolderDiagnostics(folder);
@@ -300,6 +308,7 @@ async function updateFile(uri: string, text: string | undefined): Promise<void> 
   if (!where || !languageForPath(where.rel)) return;
   await where.folder.ready;
   const changed = await where.folder.index.updateFile(where.rel, text);
+  if (changed && where.folder.evidence) await refreshDrift(where.folder, [where.rel]);
   publishFileDiagnostics(where.folder, where.rel);
   if (changed) notifyChanged(where.folder, [where.rel]);
 }
@@ -329,20 +338,91 @@ function parseDiagnostic(folder: Folder, rel: string): Diagnostic | undefined {
   };
 }
 
+/** Drift events as diagnostics on the artifact's name: Warning for regressions, Information otherwise. */
+function driftDiagnostics(folder: Folder, rel: string): Diagnostic[] {
+  if (!folder.settings.diagnostics.drift) return [];
+  const out: Diagnostic[] = [];
+  for (const e of folder.drift.get(rel) ?? []) {
+    const a = folder.index.get(e.artifact);
+    if (!a) continue;
+    out.push({
+      range: a.selectionRange,
+      severity: isRegression(e) ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information,
+      source: 'crucible',
+      code: e.kind,
+      message: `${driftTitles[e.kind]}: ${e.detail}`,
+    });
+  }
+  return out;
+}
+
+const driftTitles: Record<DriftEvent['kind'], string> = {
+  'test-failure': 'Test failing since a code change',
+  slowdown: 'Slower than before',
+  'unverified-change': 'Changed since its tests last passed',
+  'coverage-drop': 'Coverage dropped',
+  'error-rate': 'More calls throw',
+  flaky: 'Flaky test (outcome changed without a code change)',
+};
+
 function publishFileDiagnostics(folder: Folder, rel: string): void {
-  const diagnostic = parseDiagnostic(folder, rel);
-  const key = diagnostic ? JSON.stringify(diagnostic) : undefined;
+  const parse = parseDiagnostic(folder, rel);
+  const diagnostics = [...(parse ? [parse] : []), ...driftDiagnostics(folder, rel)];
+  const key = diagnostics.length > 0 ? JSON.stringify(diagnostics) : undefined;
   if (key === folder.diagnostics.get(rel)) return;
   if (key) folder.diagnostics.set(rel, key);
   else folder.diagnostics.delete(rel);
-  void connection.sendDiagnostics({ uri: fileUri(folder, rel), diagnostics: diagnostic ? [diagnostic] : [] });
+  void connection.sendDiagnostics({ uri: fileUri(folder, rel), diagnostics });
 }
 
 function publishFolderDiagnostics(folder: Folder): void {
   const files = new Set(folder.diagnostics.keys());
   for (const rec of folder.index.store.all()) if (rec.parseErrors > 0) files.add(rec.file);
+  for (const rel of folder.drift.keys()) files.add(rel);
   for (const rel of files) publishFileDiagnostics(folder, rel);
 }
+
+// ---- drift ----------------------------------------------------------------------------
+
+/**
+ * Recomputes drift from the evidence store against the code as indexed now (all
+ * artifacts with evidence, or those of `files`), then tells the client.
+ */
+async function refreshDrift(folder: Folder, files?: string[]): Promise<void> {
+  const evidence = await evidenceOf(folder).catch(() => undefined);
+  if (!evidence) return;
+  const only = files ? new Set(files) : undefined;
+  const next = new Map<string, DriftEvent[]>(only ? [...folder.drift].filter(([rel]) => !only.has(rel)) : []);
+  for (const id of evidence.artifacts()) {
+    const a = folder.index.get(id);
+    if (!a || (only && !only.has(a.file))) continue;
+    const rec = evidence.get(id)!;
+    const events = detectDrift({ artifact: id, history: rec.history, currentHash: a.hash, lastVerifiedHash: rec.lastVerifiedHash });
+    if (events.length > 0) next.set(a.file, [...(next.get(a.file) ?? []), ...events]);
+  }
+  const before = JSON.stringify([...folder.drift].sort());
+  const touched = new Set([...folder.drift.keys(), ...next.keys()]);
+  folder.drift = next;
+  if (JSON.stringify([...next].sort()) === before) return;
+  for (const rel of touched) publishFileDiagnostics(folder, rel);
+  connection.sendNotification(DriftChangedNotification.type, { folderUri: folder.uri });
+}
+
+connection.onRequest(DriftRequest.type, async (params) => {
+  const events: DriftEventInfo[] = [];
+  for (const folder of folders.values()) {
+    if (params.folderUri && params.folderUri !== folder.uri) continue;
+    await folder.ready;
+    for (const [rel, list] of folder.drift) {
+      for (const e of list) {
+        const a = folder.index.get(e.artifact);
+        if (!a) continue;
+        events.push({ artifact: e.artifact, kind: e.kind, detail: e.detail, ...(e.ratio !== undefined ? { ratio: e.ratio } : {}), regression: isRegression(e), uri: fileUri(folder, rel), range: a.selectionRange });
+      }
+    }
+  }
+  return { events };
+});
 
 function notifyChanged(folder: Folder, files: string[]): void {
   connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
@@ -381,6 +461,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
     if (!languageForPath(where.rel) || openDocumentAt(path.join(where.folder.root, where.rel))) continue; // open documents follow the buffer
     await where.folder.ready;
     const changed = change.type === FileChangeType.Deleted ? where.folder.index.removeFile(where.rel) : await where.folder.index.updateFile(where.rel);
+    if (changed && where.folder.evidence) await refreshDrift(where.folder, [where.rel]);
     publishFileDiagnostics(where.folder, where.rel);
     if (changed) touched.set(where.folder, [...(touched.get(where.folder) ?? []), where.rel]);
   }
@@ -520,7 +601,10 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const r of run.results) counts[r.status]++;
     connection.console.info(`[${name}] tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${run.durationMs} ms${run.problem ? ` (${run.problem})` : ''}${run.timedOut ? ' (timed out)' : ''}${run.cancelled ? ' (cancelled)' : ''}`);
-    if (evidence) await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
+    if (evidence) {
+      await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
+      await refreshDrift(folder);
+    }
     out.push(run);
     if (abort.signal.aborted) break;
   }

@@ -6,9 +6,11 @@
  * run when the client cancels the request.
  */
 import * as assert from 'node:assert/strict';
-import { CancellationTokenSource, ResponseError } from 'vscode-languageserver-protocol/node';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CancellationTokenSource, DidChangeWatchedFilesNotification, FileChangeType, PublishDiagnosticsNotification, ResponseError } from 'vscode-languageserver-protocol/node';
 import { EvidenceStore } from '../../server/src/evidence/store';
-import { IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
+import { DriftChangedNotification, DriftRequest, IndexChangedNotification, IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
 import { LspClient, makeWorkspace, removeWorkspace } from './lspClient';
 
 const files = {
@@ -25,6 +27,9 @@ const files = {
     '',
   ].join('\n'),
 };
+
+const run = (c: LspClient, params: { runId: string; ids?: string[] }, token?: CancellationTokenSource) =>
+  c.connection.sendRequest(RunTestsRequest.type, params, token?.token) as Promise<RunTestsResult>;
 
 describe('test runs through the language server', function () {
   this.timeout(90_000);
@@ -46,8 +51,6 @@ describe('test runs through the language server', function () {
     return c;
   }
 
-  const run = (c: LspClient, params: { runId: string; ids?: string[] }, token?: CancellationTokenSource) =>
-    c.connection.sendRequest(RunTestsRequest.type, params, token?.token) as Promise<RunTestsResult>;
 
   it('refuses until the workspace is trusted, then runs the tests and records them as evidence', async () => {
     const c = await start();
@@ -106,5 +109,70 @@ describe('test runs through the language server', function () {
     assert.ok(!(outcome instanceof Error), `the server answers a cancelled run with what it has: ${outcome}`);
     assert.equal(outcome.cancelled, true);
     assert.deepEqual(outcome.results.filter((r) => r.status === 'passed'), []);
+  });
+});
+
+describe('drift through the language server', function () {
+  this.timeout(90_000);
+  let client: LspClient | undefined;
+  let root: string | undefined;
+
+  afterEach(async () => {
+    await client?.dispose();
+    client = undefined;
+    removeWorkspace(root);
+    root = undefined;
+  });
+
+  // The flag file is data, not code: a failure it causes is flaky, not drift.
+  const driftFiles = {
+    'package.json': JSON.stringify({ name: 'drifty', private: true, scripts: { test: 'node --test test/' } }),
+    'flag.txt': 'ok',
+    'test/a.test.js': [
+      "const { it } = require('node:test');",
+      "const assert = require('node:assert/strict');",
+      "const { readFileSync } = require('node:fs');",
+      "it('depends on data', () => assert.equal(readFileSync(__dirname + '/../flag.txt', 'utf8'), 'ok'));",
+      "it('checks arithmetic', () => assert.equal(1 + 1, 2));",
+      '',
+    ].join('\n'),
+  };
+
+  it('turns a test that fails after its code changed into a warning, and one that fails without a change into a flaky note', async () => {
+    root = makeWorkspace(driftFiles);
+    const c = (client = LspClient.start({ root }));
+    await c.initialize({ initializationOptions: { trusted: true } });
+    await c.waitFor(IndexedNotification.type, (s) => s.folderUri === c.rootUri);
+    const uri = `${c.rootUri}/test/a.test.js`;
+    const first = await run(c, { runId: 'green' });
+    assert.deepEqual(first.folders[0].results.map((r) => r.status), ['passed', 'passed']);
+
+    // Break the data (flaky) and the arithmetic test's code (a real regression), then run again.
+    writeFileSync(path.join(root, 'flag.txt'), 'broken');
+    const edited = driftFiles['test/a.test.js'].replace('1 + 1, 2', '1 + 1, 3');
+    writeFileSync(path.join(root, 'test/a.test.js'), edited);
+    await c.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri, type: FileChangeType.Changed }] });
+    await c.waitFor(IndexChangedNotification.type, (p) => p.files.includes('test/a.test.js'));
+    const mark = c.mark();
+    await run(c, { runId: 'red' });
+    await c.waitFor(DriftChangedNotification.type, () => true, { since: mark });
+
+    const { events } = await c.connection.sendRequest(DriftRequest.type, {});
+    assert.deepEqual(
+      events.map((e) => `${e.artifact}: ${e.kind}${e.regression ? ' (regression)' : ''}`).sort(),
+      [
+        'test/a.test.js#checks arithmetic: test-failure (regression)',
+        // Its code also differs from the code its tests last passed on.
+        'test/a.test.js#checks arithmetic: unverified-change',
+        'test/a.test.js#depends on data: flaky',
+      ],
+    );
+    const diagnostics = await c.waitFor(PublishDiagnosticsNotification.type, (p) => p.uri === uri && p.diagnostics.length === 3, { since: mark });
+    const byCode = Object.fromEntries(diagnostics.diagnostics.map((d) => [d.code, d]));
+    assert.equal(byCode['test-failure'].severity, 2, 'a regression is a Warning');
+    assert.equal(byCode.flaky.severity, 3, 'flaky is Information');
+    assert.equal(byCode['test-failure'].range.start.line, 4, 'on the test title');
+    assert.match(String(byCode['test-failure'].message), /Test failing since a code change/);
+    assert.equal(await c.shutdownAndExit(), 0);
   });
 });

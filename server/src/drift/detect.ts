@@ -10,7 +10,8 @@ import { benchPair, lastTwo } from '../evidence/history';
 import type { ArtifactRunEvidence } from '../evidence/model';
 import { ratioOfMediansCI } from '../evidence/stats';
 
-export type DriftKind = 'test-failure' | 'slowdown' | 'unverified-change' | 'coverage-drop' | 'error-rate' | 'flaky';
+import type { DriftKind } from '../protocol';
+export type { DriftKind };
 
 export interface DriftEvent {
   artifact: string;
