@@ -8,15 +8,19 @@
  * is the server's cue to pull again. Nothing here reads the settings itself.
  */
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
   configurationSection,
   IndexChangedNotification,
   IndexedNotification,
   StatusNotification,
+  TestRunEventNotification,
+  WorkspaceTrustNotification,
   type FolderSummary,
   type IndexChangedParams,
   type StatusParams,
+  type TestRunEventParams,
+  type WorkspaceTrustParams,
 } from '../../server/src/protocol';
 
 /** VS Code language ids the server indexes; also used for the editor context menu. */
@@ -30,6 +34,8 @@ export interface ServerEvents {
   readonly onIndexed: vscode.Event<FolderSummary>;
   readonly onIndexChanged: vscode.Event<IndexChangedParams>;
   readonly onStatus: vscode.Event<StatusParams>;
+  /** A test run's output as the runner produces it (`crucible/testRunEvent`). */
+  readonly onTestRunEvent: vscode.Event<TestRunEventParams>;
 }
 
 export interface CrucibleConnection {
@@ -55,6 +61,9 @@ export function createClient(context: vscode.ExtensionContext): CrucibleConnecti
     synchronize: { fileEvents: watcher, configurationSection },
     outputChannel: output,
     traceOutputChannel: output,
+    // A function, so that a restarted server learns the trust state of that moment. The server
+    // runs no workspace code (tests) until it is trusted.
+    initializationOptions: () => ({ trusted: vscode.workspace.isTrusted }),
   };
 
   // The id must be `crucible` so that languageclient reads the `crucible.trace.server` setting.
@@ -63,18 +72,28 @@ export function createClient(context: vscode.ExtensionContext): CrucibleConnecti
   const indexed = new vscode.EventEmitter<FolderSummary>();
   const indexChanged = new vscode.EventEmitter<IndexChangedParams>();
   const status = new vscode.EventEmitter<StatusParams>();
+  const testRunEvent = new vscode.EventEmitter<TestRunEventParams>();
   context.subscriptions.push(
     indexed,
     indexChanged,
     status,
+    testRunEvent,
     // Registered before start(); languageclient re-attaches them after a restart.
     client.onNotification(IndexedNotification.type, (params) => indexed.fire(params)),
     client.onNotification(IndexChangedNotification.type, (params) => indexChanged.fire(params)),
     client.onNotification(StatusNotification.type, (params) => status.fire(params)),
+    client.onNotification(TestRunEventNotification.method, (params: TestRunEventParams) => testRunEvent.fire(params)),
+    // Trust can only be granted during a session (revoking it reloads the window).
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      // A server still starting gets it once started (sendNotification waits); one started later reads initializationOptions.
+      if (client.state === State.Stopped) return;
+      const params: WorkspaceTrustParams = { trusted: true };
+      void client.sendNotification(WorkspaceTrustNotification.method, params).catch((error: unknown) => client.warn('Could not tell the server the workspace is trusted', error, false));
+    }),
   );
 
   return {
     client,
-    events: { onIndexed: indexed.event, onIndexChanged: indexChanged.event, onStatus: status.event },
+    events: { onIndexed: indexed.event, onIndexChanged: indexChanged.event, onStatus: status.event, onTestRunEvent: testRunEvent.event },
   };
 }

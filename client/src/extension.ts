@@ -8,10 +8,16 @@ import { ArtifactsTreeProvider } from './artifactsView';
 import { createClient, type ServerEvents } from './client';
 import { registerCommands } from './commands';
 import { IndexStatusItem } from './statusBar';
+import { CrucibleTests } from './testing';
+import { DriftTreeProvider } from './driftView';
 
 export interface CrucibleApi {
   client: LanguageClient;
   artifacts: ArtifactsTreeProvider;
+  /** The Test Explorer: its controller, `refresh()` (resolves once the items are loaded) and `run(request, token)`. */
+  tests: CrucibleTests;
+  /** The Drift view: `current()` fetches what the server reports as drifting. */
+  drift: DriftTreeProvider;
   /**
    * Resolves once every open workspace folder has reported a completed full index
    * (`crucible/indexed`) since the server last started. Rejects if the server fails
@@ -26,7 +32,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Crucib
   const { client, events } = createClient(context);
   const artifacts = new ArtifactsTreeProvider(client, events);
   const indexed = trackIndexedFolders(client, events);
-  context.subscriptions.push(artifacts, new IndexStatusItem(client, events), indexed);
+  const tests = new CrucibleTests(client, events);
+  const drift = new DriftTreeProvider(client);
+  // A finished full index (start, restart, reindex) may come with drift computed anew.
+  context.subscriptions.push(artifacts, tests, drift, events.onIndexed(() => drift.refresh()), new IndexStatusItem(client, events), indexed);
   registerCommands(context, client, artifacts);
 
   // stop() throws unless the client is running (e.g. after a failed start); nothing to stop then.
@@ -37,7 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Crucib
   // succeeds so the status bar and the commands can say what went wrong.
   await client.start().catch(() => undefined);
 
-  return { client, artifacts, whenIndexed: indexed.whenIndexed };
+  return { client, artifacts, tests, drift, whenIndexed: indexed.whenIndexed };
 }
 
 export function deactivate(): Promise<void> | undefined {

@@ -575,7 +575,7 @@ function evidenceOf(folder: Folder): Promise<EvidenceStore> {
 connection.onRequest(RunTestsRequest.type, async (params, token) => {
   if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, 'Running tests runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.');
   const abort = new AbortController();
-  token.onCancellationRequested(() => abort.abort());
+  token?.onCancellationRequested(() => abort.abort()); // a client may send no token at all
   const out: FolderTestRun[] = [];
   for (const folder of folders.values()) {
     if (params.folderUri && params.folderUri !== folder.uri) continue;

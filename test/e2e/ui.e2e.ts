@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './codeServer';
@@ -130,6 +130,30 @@ describe('e2e: Crucible in code-server, driven through the UI', function () {
     await workbench.runCommand('File: Revert File');
     await waitFor(treeItem(new RegExp(`^${added}$`), 2), `${added} gone from the tree after reverting the file`, 30_000, 'hidden');
     await waitFor(statusCount(indexedArtifacts), `the status bar back at ${indexedArtifacts} artifacts`, 15_000);
+  });
+
+  it('runs a demo-shop test from the Testing view and shows it passed', async function () {
+    this.timeout(120_000);
+    // The example's tests run as `node --import tsx --test`: the temp copy resolves tsx through
+    // the repo's node_modules, as it would after `npm install`.
+    const modules = path.join(workspace, 'node_modules');
+    if (!existsSync(modules)) symlinkSync(path.join(repoRoot, 'node_modules'), modules, 'dir');
+
+    await workbench.runCommand('Testing: Focus on Test Explorer View');
+    // file → describe → describe → it, as the Crucible TestController nests them.
+    const chain = ['test/cart.test.ts', 'cart', 'totals', 'lineTotal, cartSubtotal and itemCount add up quantities and prices'];
+    // A row's accessible name is its label, then its state: "cart (Not yet run)".
+    const testRow = (level: number) => page().locator(`.test-explorer [role="treeitem"][aria-level="${level}"][aria-label^=${JSON.stringify(`${chain[level - 1]} (`)}]`);
+    for (let level = 1; level < chain.length; level++) {
+      const row = await waitFor(testRow(level), `"${chain[level - 1]}" in the Test Explorer`, 30_000);
+      if ((await row.getAttribute('aria-expanded')) === 'false') await row.locator('.monaco-tl-twistie').click();
+    }
+    const test = await waitFor(testRow(chain.length), `the test "${chain.at(-1)}" in the Test Explorer`);
+    await test.hover();
+    await test.locator('.action-label[aria-label="Run Test"]').click();
+    await waitFor(testRow(chain.length).filter({ has: page().locator('.computed-state.codicon-testing-passed-icon') }), 'the test shown as passed after its run', 60_000);
+    assert.match((await test.getAttribute('aria-label')) ?? '', /passed/i);
+    await workbench.screenshot('06-testing-view');
   });
 
 });

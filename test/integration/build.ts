@@ -15,6 +15,7 @@ export async function buildIntegrationSuite(): Promise<string> {
     entryPoints: {
       index: path.join(__dirname, 'index.ts'),
       'extension.test': path.join(__dirname, 'extension.test.ts'),
+      'testing.test': path.join(__dirname, 'testing.test.ts'),
     },
     outdir: integrationOutDir,
     bundle: true,

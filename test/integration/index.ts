@@ -16,6 +16,7 @@ export async function run(): Promise<void> {
   // Lets a caller run part of the suite, as mocha's --grep would.
   if (process.env.CRUCIBLE_INTEGRATION_GREP) mocha.grep(process.env.CRUCIBLE_INTEGRATION_GREP);
   mocha.addFile(path.join(__dirname, 'extension.test.js'));
+  mocha.addFile(path.join(__dirname, 'testing.test.js'));
   await mocha.loadFilesAsync();
   const failures = await new Promise<number>((resolve) => mocha.run(resolve));
   if (failures > 0) throw new Error(`${failures} integration test${failures === 1 ? '' : 's'} failed`);

@@ -81,6 +81,16 @@ describe('test runs through the language server', function () {
     assert.equal(store.history('test/math.test.js#add > adds')[0]?.tests[0]?.status, 'passed');
     assert.ok(store.lastVerified('test/math.test.js#add > adds'), 'a passing test verifies its own code');
     assert.equal(store.lastVerified('test/math.test.js#add > is wrong on purpose'), undefined);
+    // The function under test: which tests ran it (per file under node:test), how often, its coverage.
+    const add = store.history('src/math.js#add')[0];
+    assert.ok(add, 'evidence recorded for src/math.js#add');
+    assert.deepEqual(add.tests.map((t) => [t.testId, t.status]).sort(), [
+      ['test/math.test.js#add > adds', 'passed'],
+      ['test/math.test.js#add > is wrong on purpose', 'failed'],
+    ]);
+    assert.equal(add.calls, 2);
+    assert.ok(add.coverableLines! > 0 && add.coveredLines === add.coverableLines, `fully covered: ${add.coveredLines}/${add.coverableLines}`);
+    assert.deepEqual(add.callSamples?.map((c) => [c.args, c.result]), [[[1, 2], 3], [[1, 1], 2]], 'the real calls, with their results');
   });
 
   it('runs only the requested test', async () => {

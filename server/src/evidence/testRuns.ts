@@ -12,7 +12,7 @@ import type { WorkspaceIndex } from '../index/workspace';
 import type { ArtifactRunInput, Run } from './model';
 import type { EvidenceStore } from './store';
 import { detectRunners, planFromCommand } from './runners/detect';
-import { runTests } from './runners/run';
+import { runTestsRecorded, testResultsOf } from './record/record';
 import { testArtifactId, type RunnerPlan } from './runners/types';
 
 export interface FolderTestRunOptions {
@@ -55,15 +55,24 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
 
   const requested = (options.ids ?? []).map((id) => index.get(id)).filter((a): a is ArtifactRecord => a !== undefined && (a.kind === 'test' || a.kind === 'suite'));
   if ((options.ids?.length ?? 0) > 0 && requested.length === 0) return empty(`None of the requested tests is in the index of this folder.`, plan.runner, plan.argv.join(' '));
-  const command = plan.argv.join(' ');
+  const narrowed = narrow(requested);
+  // What ran, as a user could re-run it (without Crucible's reporter and recorder).
+  const command = [plan.argv.join(' '), ...(narrowed.files && (options.ids?.length ?? 0) > 0 ? [`(files: ${narrowed.files.join(', ')})`] : []), ...(narrowed.grep ? [`(tests named "${narrowed.grep}")`] : [])].join(' ');
   options.onStarted?.(command);
-  const report = await runTests(plan, {
-    ...narrow(requested),
-    root: index.root,
-    timeoutMs: options.settings.timeoutSeconds * 1000,
-    signal: options.signal,
-    onOutput: options.onOutput,
-  });
+  // Every run records which functions each test executed and samples their calls
+  // (server/src/evidence/record/): the code artifacts of the folder are what it maps to.
+  const code = index.artifacts({ kinds: ['function', 'method', 'class'] });
+  const { report, recording } = await runTestsRecorded(
+    plan,
+    {
+      ...narrowed,
+      root: index.root,
+      timeoutMs: options.settings.timeoutSeconds * 1000,
+      signal: options.signal,
+      onOutput: options.onOutput,
+    },
+    code,
+  );
 
   const results: TestResultInfo[] = report.results.map((r) => {
     const id = testArtifactId(r);
@@ -79,12 +88,31 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
       command,
       outcomes: results.map((r) => ({ testId: r.id, status: r.status, durationMs: r.durationMs, ...(r.message ? { error: r.message.split('\n')[0] } : {}) })),
     };
-    // Until calls are recorded, what a run proves is about the tests themselves.
     const perArtifact = new Map<string, ArtifactRunInput>();
+    // The tests themselves: each one's outcome proves (or not) its own code.
     for (const r of results) {
       const test = r.indexed ? index.get(r.id) : undefined;
       if (!test) continue;
       perArtifact.set(test.id, { hash: test.hash, tests: [{ testId: test.id, status: r.status, durationMs: r.durationMs, testHash: test.hash }] });
+    }
+    // The code they executed: which tests ran it, how often, with what, how much of it.
+    for (const [id, rec] of recording.artifacts) {
+      const a = index.get(id);
+      if (!a) continue;
+      const tests = testResultsOf(rec, report).map((t) => {
+        const test = index.get(t.testId);
+        return test ? { ...t, testHash: test.hash } : t;
+      });
+      perArtifact.set(id, {
+        hash: a.hash,
+        tests,
+        calls: rec.calls,
+        ...(rec.samples.length > 0 ? { callSamples: rec.samples } : {}),
+        // Throws are seen only on sampled calls: an error count is exact (and stored) only
+        // when every call was sampled; otherwise it is left out as not measured.
+        ...(rec.samples.length > 0 && rec.samples.length >= rec.calls ? { errors: rec.sampledErrors } : {}),
+        ...(rec.coverableLines > 0 ? { coveredLines: rec.coveredLines, coverableLines: rec.coverableLines } : {}),
+      });
     }
     evidence.addRun(run, perArtifact);
   }

@@ -1,0 +1,432 @@
+/**
+ * The recording preload, kept as source text (like the runners' reporters) and
+ * written to the run's temp directory: it is loaded into every Node process of a
+ * test run through `NODE_OPTIONS=--require <it>` (workers and per-file
+ * subprocesses inherit it), and mocha also gets it as a root-hook plugin.
+ *
+ * In each process it
+ * - starts V8 precise coverage (call counts, block ranges) through an
+ *   in-process `node:inspector` session, and at every test boundary takes it
+ *   (which resets the counters), so what ran between two boundaries belongs to
+ *   the test in between;
+ * - wraps exported functions and class methods of the workspace's CommonJS
+ *   modules (and, under vitest, of the modules in vite-node's module cache) in
+ *   a Proxy that records the first calls: arguments before and after, result or
+ *   thrown error, duration;
+ * - appends NDJSON lines to `$CRUCIBLE_RECORD_DIR/rec-<pid>-<thread>.ndjson`:
+ *   `{type:'script', s, file, map}` once per workspace script (`map` is the raw
+ *   `sourceMappingURL`), `{type:'coverage', test, scope, scripts:[{s, functions:
+ *   [{name, ranges:[[startLine, startCol, endLine, endCol, count]…]}]}]}` per take
+ *   (generated positions, 0-based), and `{type:'call', file, name, fnName, test, sample}`.
+ *
+ * Test boundaries: mocha root hooks (`beforeEach`/`afterEach` of the root
+ * suite); vitest the worker state's `current` task (set by vitest's runner right
+ * before a test's `beforeEach` hooks and after its `afterEach` hooks); node:test
+ * per-file subprocess (scope `file`). Anything else: the whole process, no test.
+ *
+ * It must never change an outcome: every step is in try/catch, calls are
+ * forwarded with `Reflect.apply` (same `this`, same arguments, same result or
+ * the same thrown value), constructors are not wrapped, and it stays out when
+ * V8 coverage is already being collected (`NODE_V8_COVERAGE`).
+ */
+export const recordPreload = String.raw`'use strict';
+const KEY = Symbol.for('crucible.record');
+if (!globalThis[KEY]) globalThis[KEY] = crucibleStart();
+module.exports = globalThis[KEY].exports;
+
+function crucibleStart() {
+  const state = { exports: {} };
+  const root = process.env.CRUCIBLE_RECORD_ROOT;
+  const dir = process.env.CRUCIBLE_RECORD_DIR;
+  if (!root || !dir || process.env.NODE_V8_COVERAGE) return state;
+  const fs = require('fs');
+  const path = require('path');
+  const url = require('url');
+  const Module = require('module');
+  let inspector;
+  try { inspector = require('inspector'); } catch (e) { return state; }
+  let threadId = 0;
+  try { threadId = require('worker_threads').threadId; } catch (e) {}
+  const out = path.join(dir, 'rec-' + process.pid + '-' + threadId + '.ndjson');
+  const maxSamples = Number(process.env.CRUCIBLE_RECORD_SAMPLES) || 20;
+  const self = __filename;
+  let fd;
+  function write(obj) {
+    try {
+      if (fd === undefined) fd = fs.openSync(out, 'a');
+      fs.writeSync(fd, JSON.stringify(obj) + '\n');
+    } catch (e) {}
+  }
+  const session = new inspector.Session();
+  try { session.connect(); } catch (e) { return state; }
+  function post(method, params) {
+    let err, res;
+    session.post(method, params || {}, (e, r) => { err = e; res = r; });
+    if (err) throw err;
+    return res;
+  }
+  try {
+    post('Profiler.enable');
+    post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+    post('Debugger.enable');
+    // A debugger statement must not stop a process whose only debugger is us.
+    post('Debugger.setSkipAllPauses', { skip: true });
+  } catch (e) { return state; }
+
+  const rootPrefix = root.endsWith(path.sep) ? root : root + path.sep;
+  const nm = path.sep + 'node_modules' + path.sep;
+  function workspacePath(u) {
+    if (!u) return undefined;
+    let p = u;
+    if (p.startsWith('file://')) { try { p = url.fileURLToPath(p); } catch (e) { return undefined; } }
+    if (!p.startsWith(rootPrefix) || p.includes(nm) || p === self) return undefined;
+    return p;
+  }
+
+  // ---- coverage ----
+  const scripts = new Map();
+  let scriptCount = 0;
+  function describeScript(scriptId, u) {
+    if (scripts.has(scriptId)) return scripts.get(scriptId);
+    let info = null;
+    const file = workspacePath(u);
+    if (file) {
+      let source = '';
+      try { source = post('Debugger.getScriptSource', { scriptId }).scriptSource; } catch (e) {}
+      const lineStarts = [0];
+      for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 10) lineStarts.push(i + 1);
+      // vite-node runs a module inside a wrapper of its own, on the code's first line.
+      const wrapper = /^'use strict';async \([^)]*\)=>\{\{/.exec(source);
+      const at = source.lastIndexOf('sourceMappingURL=');
+      let map = null;
+      if (at >= 0 && /\/\/[#@] $/.test(source.slice(Math.max(0, at - 4), at))) map = source.slice(at + 17).split(/\s/)[0];
+      info = { s: scriptCount++, lineStarts, shift: wrapper ? wrapper[0].length : 0 };
+      write({ type: 'script', s: info.s, file, map });
+    }
+    scripts.set(scriptId, info);
+    return info;
+  }
+  function position(info, offset) {
+    const starts = info.lineStarts;
+    let lo = 0, hi = starts.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (starts[mid] <= offset) lo = mid; else hi = mid - 1; }
+    let col = offset - starts[lo];
+    if (lo === 0) col = Math.max(0, col - info.shift);
+    return [lo, col];
+  }
+  function take() {
+    let res;
+    try { res = post('Profiler.takePreciseCoverage'); } catch (e) { return []; }
+    const taken = [];
+    for (const sc of res.result) {
+      const executed = sc.functions.filter((f) => f.ranges[0].count > 0);
+      if (executed.length === 0) continue;
+      const info = describeScript(sc.scriptId, sc.url);
+      if (!info) continue;
+      const functions = [];
+      for (const f of sc.functions) {
+        const r0 = f.ranges[0];
+        // An unexecuted function matters only inside an executed one (its lines are not covered).
+        if (r0.count === 0 && !executed.some((e) => e.ranges[0].startOffset <= r0.startOffset && r0.endOffset <= e.ranges[0].endOffset)) continue;
+        const ranges = (r0.count === 0 ? [r0] : f.ranges).map((r) => [...position(info, r.startOffset), ...position(info, r.endOffset), r.count]);
+        functions.push({ name: f.functionName, ranges });
+      }
+      taken.push({ s: info.s, functions });
+    }
+    return taken;
+  }
+  let current = null;
+  function flush(test, scope) {
+    const taken = take();
+    if (taken.length > 0) write({ type: 'coverage', test, scope, scripts: taken });
+  }
+  function testBegin(test) {
+    if (current) testEnd();
+    flush(null, 'outside');
+    current = test;
+  }
+  function testEnd() {
+    if (!current) return;
+    const test = current;
+    flush(test, 'test');
+    current = null;
+  }
+  // node:test runs each file in a subprocess of its own: the whole process is that file's.
+  const nodeTestFile = process.env.NODE_TEST_CONTEXT && process.argv[1] ? path.resolve(process.argv[1]) : undefined;
+  process.on('exit', () => {
+    try {
+      if (current) testEnd();
+      if (nodeTestFile) flush({ file: nodeTestFile, titlePath: [] }, 'file');
+      else flush(null, 'outside');
+    } catch (e) {}
+  });
+
+  // mocha: root hook plugin (the same module, also given to mocha as --require).
+  state.exports.mochaHooks = {
+    beforeEach() {
+      try {
+        const t = this.currentTest;
+        if (t) testBegin({ file: t.file, titlePath: t.titlePath() });
+      } catch (e) {}
+    },
+    afterEach() {
+      try { testEnd(); } catch (e) {}
+    },
+  };
+
+  // vitest: its runner sets the worker state's current task at each test's start and end.
+  const vitestStates = new WeakSet();
+  function vitestTitlePath(task) {
+    const names = [];
+    for (let t = task; t && !('filepath' in t); t = t.suite) names.unshift(t.name);
+    return names;
+  }
+  function hookVitestState(ws) {
+    if (!ws || typeof ws !== 'object' || vitestStates.has(ws)) return;
+    vitestStates.add(ws);
+    let cur = ws.current;
+    origDefineProperty(ws, 'current', {
+      configurable: true,
+      enumerable: true,
+      get() { return cur; },
+      set(v) {
+        const was = cur;
+        cur = v;
+        try {
+          if (was && was.type === 'test' && was !== v) testEnd();
+          if (v && v.type === 'test' && v !== was) {
+            instrumentViteModules(ws);
+            testBegin({ file: v.file && v.file.filepath, titlePath: vitestTitlePath(v) });
+          }
+        } catch (e) {}
+      },
+    });
+  }
+  const origDefineProperty = Object.defineProperty;
+  if (process.env.VITEST || process.env.VITEST_POOL_ID || process.env.VITEST_WORKER_ID) {
+    const defineProperty = function defineProperty(obj, key, desc) {
+      if (obj === globalThis && key === '__vitest_worker__' && desc) { try { hookVitestState(desc.value); } catch (e) {} }
+      return origDefineProperty(obj, key, desc);
+    };
+    origDefineProperty(Object, 'defineProperty', { value: defineProperty, writable: true, configurable: true, enumerable: false });
+  }
+
+  // ---- call samples ----
+  const proxies = new WeakSet();
+  const proxyOf = new WeakMap();
+  const instrumented = new WeakSet();
+  const sampleCount = new Map();
+  const FnToString = Function.prototype.toString;
+  function isClass(fn) {
+    try { return /^class[\s{]/.test(FnToString.call(fn)); } catch (e) { return false; }
+  }
+  function wrap(fn, file, name) {
+    if (typeof fn !== 'function' || proxies.has(fn)) return fn;
+    const known = proxyOf.get(fn);
+    if (known) return known;
+    const key = file + '#' + name;
+    const proxy = new Proxy(fn, {
+      apply(target, thisArg, args) {
+        const n = sampleCount.get(key) || 0;
+        if (n >= maxSamples) return Reflect.apply(target, thisArg, args);
+        sampleCount.set(key, n + 1);
+        let before;
+        try { before = serialise(args); } catch (e) { before = '[Unserialisable]'; }
+        const t0 = process.hrtime.bigint();
+        let result;
+        try {
+          result = Reflect.apply(target, thisArg, args);
+        } catch (err) {
+          const durationNs = Number(process.hrtime.bigint() - t0);
+          record(key, file, name, fn, before, args, { error: err }, durationNs);
+          throw err;
+        }
+        const durationNs = Number(process.hrtime.bigint() - t0);
+        record(key, file, name, fn, before, args, { result }, durationNs);
+        return result;
+      },
+    });
+    proxies.add(proxy);
+    proxyOf.set(fn, proxy);
+    return proxy;
+  }
+  function record(key, file, name, fn, before, args, outcome, durationNs) {
+    try {
+      const after = serialise(args);
+      const sample = { args: before, durationNs, mutated: JSON.stringify(before) !== JSON.stringify(after) };
+      if ('error' in outcome) sample.error = serialiseError(outcome.error);
+      else if (outcome.result && typeof outcome.result.then === 'function') sample.result = '[Promise]';
+      else sample.result = serialise(outcome.result);
+      write({ type: 'call', file, name, fnName: fn.name, test: current, sample });
+    } catch (e) {}
+  }
+  function serialiseError(e) {
+    if (e && typeof e === 'object') {
+      const out = serialise(e);
+      return out;
+    }
+    return { thrown: serialise(e) };
+  }
+  function instrumentClass(cls, file, name) {
+    if (instrumented.has(cls)) return;
+    instrumented.add(cls);
+    const proto = cls.prototype;
+    if (proto && typeof proto === 'object') {
+      for (const k of Object.getOwnPropertyNames(proto)) {
+        if (k === 'constructor') continue;
+        const d = Object.getOwnPropertyDescriptor(proto, k);
+        if (d && typeof d.value === 'function' && d.writable && d.configurable && !isClass(d.value)) {
+          origDefineProperty(proto, k, { ...d, value: wrap(d.value, file, name + '.' + k) });
+        }
+      }
+    }
+    for (const k of Object.getOwnPropertyNames(cls)) {
+      if (k === 'prototype' || k === 'length' || k === 'name') continue;
+      const d = Object.getOwnPropertyDescriptor(cls, k);
+      if (d && typeof d.value === 'function' && d.writable && d.configurable && !isClass(d.value)) {
+        origDefineProperty(cls, k, { ...d, value: wrap(d.value, file, name + '.' + k) });
+      }
+    }
+  }
+  function instrumentValue(value, file, name) {
+    if (typeof value !== 'function' || proxies.has(value)) return value;
+    if (isClass(value) || (value.prototype && Object.getOwnPropertyNames(value.prototype).length > 1)) {
+      instrumentClass(value, file, value.name || name);
+      return value;
+    }
+    return wrap(value, file, name);
+  }
+  function instrumentExports(exp, file) {
+    if (!exp || (typeof exp !== 'object' && typeof exp !== 'function') || instrumented.has(exp) || proxies.has(exp)) return exp;
+    if (typeof exp === 'function') {
+      const wrapped = instrumentValue(exp, file, exp.name || 'default');
+      instrumented.add(exp);
+      return wrapped;
+    }
+    instrumented.add(exp);
+    for (const k of Object.keys(exp)) {
+      const d = Object.getOwnPropertyDescriptor(exp, k);
+      if (!d) continue;
+      if ('value' in d) {
+        if (typeof d.value !== 'function') continue;
+        const v = instrumentValue(d.value, file, k);
+        if (v !== d.value && d.writable && d.configurable) origDefineProperty(exp, k, { ...d, value: v });
+        else if (v !== d.value && d.writable) exp[k] = v;
+      } else if (d.get && d.configurable) {
+        // A live binding (babel re-exports, vite's SSR exports): keep it live, hand out the wrapper.
+        const get = d.get;
+        origDefineProperty(exp, k, {
+          ...d,
+          get() {
+            const v = get.call(this);
+            try { return instrumentValue(v, file, k); } catch (e) { return v; }
+          },
+        });
+      }
+    }
+    return exp;
+  }
+  const origLoad = Module.prototype.load;
+  Module.prototype.load = function load(filename) {
+    const r = origLoad.apply(this, arguments);
+    try {
+      const file = workspacePath(filename);
+      if (file) {
+        const exp = instrumentExports(this.exports, file);
+        if (exp !== this.exports) this.exports = exp;
+      }
+    } catch (e) {}
+    return r;
+  };
+  function instrumentViteModules(ws) {
+    const cache = ws.moduleCache;
+    if (!cache || typeof cache.forEach !== 'function') return;
+    cache.forEach((mod, id) => {
+      try {
+        const file = workspacePath(typeof id === 'string' ? id.split('?')[0] : '');
+        if (file && mod && mod.exports && mod.evaluated !== false) instrumentExports(mod.exports, file);
+      } catch (e) {}
+    });
+  }
+
+  // ---- a safe serialiser: JSON-safe, cycles, class instances, caps ----
+  const MAX_DEPTH = 6, MAX_ITEMS = 50, MAX_STRING = 1000, MAX_NODES = 2000;
+  const ObjProto = Object.prototype;
+  function serialise(value) {
+    const seen = new Set();
+    let nodes = 0;
+    function more(n) { return '…(truncated: ' + n + ' more)'; }
+    function s(v, depth) {
+      if (v === null) return null;
+      const t = typeof v;
+      if (t === 'boolean') return v;
+      if (t === 'number') return Number.isFinite(v) && !Object.is(v, -0) ? v : { __type: 'number', value: Object.is(v, -0) ? '-0' : String(v) };
+      if (t === 'string') return v.length > MAX_STRING ? v.slice(0, MAX_STRING) + more(v.length - MAX_STRING) : v;
+      if (t === 'undefined') return { __type: 'undefined' };
+      if (t === 'bigint') return { __type: 'bigint', value: v.toString() };
+      if (t === 'symbol') return { __type: 'symbol', value: v.toString() };
+      if (t === 'function') return '[Function ' + (v.name || 'anonymous') + ']';
+      if (seen.has(v)) return '[Circular]';
+      if (depth >= MAX_DEPTH || ++nodes > MAX_NODES) return '[Truncated]';
+      seen.add(v);
+      try {
+        if (Array.isArray(v)) {
+          const a = [];
+          const n = Math.min(v.length, MAX_ITEMS);
+          for (let i = 0; i < n; i++) a.push(s(v[i], depth + 1));
+          if (v.length > n) a.push(more(v.length - n));
+          return a;
+        }
+        if (v instanceof Date) { const time = Date.prototype.getTime.call(v); return { __type: 'Date', value: Number.isNaN(time) ? 'Invalid Date' : new Date(time).toISOString() }; }
+        if (v instanceof RegExp) return { __type: 'RegExp', value: RegExp.prototype.toString.call(v) };
+        if (v instanceof Error) {
+          const o = { __type: 'Error', name: String(v.name), message: String(v.message) };
+          for (const k of Object.keys(v)) { const d = Object.getOwnPropertyDescriptor(v, k); if (d && 'value' in d) o[k] = s(d.value, depth + 1); }
+          return o;
+        }
+        if (v instanceof Map) {
+          const entries = [];
+          let i = 0;
+          for (const [k, val] of Map.prototype.entries.call(v)) { if (i++ >= MAX_ITEMS) { entries.push(more(v.size - MAX_ITEMS)); break; } entries.push([s(k, depth + 1), s(val, depth + 1)]); }
+          return { __type: 'Map', entries };
+        }
+        if (v instanceof Set) {
+          const values = [];
+          let i = 0;
+          for (const val of Set.prototype.values.call(v)) { if (i++ >= MAX_ITEMS) { values.push(more(v.size - MAX_ITEMS)); break; } values.push(s(val, depth + 1)); }
+          return { __type: 'Set', values };
+        }
+        if (ArrayBuffer.isView(v)) {
+          const len = v.length !== undefined ? v.length : v.byteLength;
+          const values = [];
+          if (v.length !== undefined) for (let i = 0; i < Math.min(len, MAX_ITEMS); i++) values.push(typeof v[i] === 'bigint' ? v[i].toString() : v[i]);
+          if (len > MAX_ITEMS) values.push(more(len - MAX_ITEMS));
+          return { __type: (v.constructor && v.constructor.name) || 'TypedArray', length: len, values };
+        }
+        if (typeof v.then === 'function' && v instanceof Promise) return '[Promise]';
+        const o = {};
+        const proto = Object.getPrototypeOf(v);
+        if (proto !== ObjProto && proto !== null) {
+          const ctor = proto && Object.getOwnPropertyDescriptor(proto, 'constructor');
+          o.__class = (ctor && typeof ctor.value === 'function' && ctor.value.name) || 'Object';
+        }
+        const keys = Object.keys(v);
+        const n = Math.min(keys.length, MAX_ITEMS);
+        for (let i = 0; i < n; i++) {
+          const d = Object.getOwnPropertyDescriptor(v, keys[i]);
+          o[keys[i]] = d && 'value' in d ? s(d.value, depth + 1) : '[Getter]';
+        }
+        if (keys.length > n) o['…'] = more(keys.length - n);
+        return o;
+      } catch (e) {
+        return '[Unserialisable]';
+      } finally {
+        seen.delete(v);
+      }
+    }
+    return s(value, 0);
+  }
+  state.serialise = serialise;
+  return state;
+}
+`;

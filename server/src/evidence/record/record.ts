@@ -1,0 +1,70 @@
+/**
+ * Runs the workspace's tests as `runTests` does, with the recording preload in
+ * every Node process of the run, and returns the per-test report together with
+ * the evidence per artifact (tests that executed it, execution counts, line
+ * coverage, sampled calls). See preload.ts for how, collect.ts for the mapping.
+ */
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ArtifactTestResult } from '../model';
+import { runTests } from '../runners/run';
+import { testArtifactId, type RunnerPlan, type RunTestsOptions, type TestRunReport } from '../runners/types';
+import { collectRecording, type RecordArtifact, type RecordedArtifact, type RecordingResult } from './collect';
+import { recordPreload } from './preload';
+
+export interface RecordOptions {
+  /** Calls recorded per function per process (default 20). */
+  samplesPerFunction?: number;
+  /** Samples kept per artifact over the run (default 100). */
+  maxSamples?: number;
+}
+
+export interface RecordedRun {
+  report: TestRunReport;
+  recording: RecordingResult;
+}
+
+/** The plan with the preload added: NODE_OPTIONS for every process, and mocha's root-hook `--require`. */
+export function recordingPlan(plan: RunnerPlan, preload: string, outDir: string, root: string, samplesPerFunction?: number): RunnerPlan {
+  const nodeOptions = [process.env.NODE_OPTIONS, plan.env?.NODE_OPTIONS, `--require ${JSON.stringify(preload)}`].filter(Boolean).join(' ');
+  const env: Record<string, string> = { ...plan.env, NODE_OPTIONS: nodeOptions, CRUCIBLE_RECORD_ROOT: root, CRUCIBLE_RECORD_DIR: outDir };
+  if (samplesPerFunction !== undefined) env.CRUCIBLE_RECORD_SAMPLES = String(samplesPerFunction);
+  let argv = plan.argv;
+  let globs = plan.globs;
+  if (plan.runner === 'mocha') {
+    // Mocha takes root hooks (test boundaries) only from its own --require.
+    const dashes = argv.indexOf('--');
+    const at = dashes < 0 ? argv.length : dashes;
+    argv = [...argv.slice(0, at), '--require', preload, ...argv.slice(at)];
+    globs = globs?.map((i) => (i >= at ? i + 2 : i));
+  }
+  return { ...plan, argv, env, ...(globs ? { globs } : {}) };
+}
+
+/** Runs the tests with recording; the report is the same as `runTests` would give. */
+export async function runTestsRecorded(plan: RunnerPlan, opts: RunTestsOptions, artifacts: RecordArtifact[], options: RecordOptions = {}): Promise<RecordedRun> {
+  const root = realpathSync(opts.root ?? plan.cwd);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-record-'));
+  try {
+    const preload = path.join(tmp, 'crucible-record.cjs');
+    const outDir = path.join(tmp, 'out');
+    writeFileSync(preload, recordPreload);
+    mkdirSync(outDir);
+    const report = await runTests(recordingPlan(plan, preload, outDir, root, options.samplesPerFunction), { ...opts, root: opts.root ?? plan.cwd });
+    const recording = collectRecording(outDir, root, artifacts, options.maxSamples ?? 100);
+    return { report, recording };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The tests of a recorded artifact with their outcomes from the run's report (file-scoped ids: every test of that file). */
+export function testResultsOf(recorded: RecordedArtifact, report: TestRunReport): ArtifactTestResult[] {
+  const out: ArtifactTestResult[] = [];
+  for (const r of report.results) {
+    const id = testArtifactId(r);
+    if (recorded.tests.has(id) || recorded.fileScoped.has(r.file)) out.push({ testId: id, status: r.status, durationMs: r.durationMs });
+  }
+  return out;
+}
