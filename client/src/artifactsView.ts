@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { ArtifactsRequest, type ArtifactInfo, type ArtifactKind } from '../../server/src/protocol';
+import { ArtifactsRequest, type ArtifactInfo, type ArtifactKind, type EvidenceStatus } from '../../server/src/protocol';
 import type { ServerEvents } from './client';
 
 /** Internal command run when an artifact is clicked; registered in commands.ts. */
@@ -19,6 +19,14 @@ export function describeArtifact(a: ArtifactInfo): string {
   if (a.kind === 'class' && a.signature.length === 0) return '';
   return `(${a.signature.join(', ')})`;
 }
+
+/** Per evidence status: the word shown and the colour of the kind icon. */
+export const evidenceBadges: Record<EvidenceStatus, { label: string; color: string }> = {
+  verified: { label: '✓ verified', color: 'testing.iconPassed' },
+  failing: { label: '✗ failing', color: 'testing.iconFailed' },
+  unverified: { label: '△ changed since verified', color: 'testing.iconQueued' },
+  untested: { label: 'no tests', color: 'disabledForeground' },
+};
 
 const kindIcons: Record<ArtifactKind, string> = {
   function: 'symbol-function',
@@ -131,8 +139,10 @@ export class ArtifactsTreeProvider implements vscode.TreeDataProvider<ArtifactsT
         const a = node.artifact;
         const item = new vscode.TreeItem(a.qualifiedName, vscode.TreeItemCollapsibleState.None);
         item.id = node.treeId;
-        item.iconPath = new vscode.ThemeIcon(kindIcons[a.kind] ?? 'symbol-misc');
-        item.description = describeArtifact(a);
+        const badge = a.evidence ? evidenceBadges[a.evidence.status] : undefined;
+        // The evidence badge colours the kind icon and leads the description line.
+        item.iconPath = new vscode.ThemeIcon(kindIcons[a.kind] ?? 'symbol-misc', badge ? new vscode.ThemeColor(badge.color) : undefined);
+        item.description = [badge?.label, describeArtifact(a)].filter(Boolean).join(' · ');
         item.tooltip = artifactTooltip(a);
         item.contextValue = `crucible.artifact.${a.kind}`;
         item.command = { command: openArtifactCommand, title: 'Open Artifact', arguments: [a] };

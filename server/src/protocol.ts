@@ -42,6 +42,30 @@ export interface ArtifactInfo {
   framework?: string;
   /** Id of the enclosing artifact (class for a method, suite for a test). */
   parent?: string;
+  /** What the recorded test runs say about it, once the folder has evidence. */
+  evidence?: EvidenceSummary;
+}
+
+export type EvidenceStatus = 'verified' | 'failing' | 'unverified' | 'untested';
+/** The editor's view of an artifact's evidence (tree badge, hover). */
+export interface EvidenceSummary {
+  /** failing: a test that ran it fails now; verified: its tests passed on this very code; unverified: changed since, or never green; untested: no test ran it. */
+  status: EvidenceStatus;
+  /** In its latest test run (skipped tests not counted). */
+  testsPassed: number;
+  testsTotal: number;
+  lastRunAt?: string;
+  lastVerifiedAt?: string;
+  /** Covered / coverable lines in the latest run that measured it, 0–1. */
+  coverage?: number;
+  /** Executions in the latest run that counted them. */
+  calls?: number;
+  /** Real calls recorded (arguments and results kept). */
+  samples: number;
+  /** Latest benchmark median, ns per call. */
+  medianNs?: number;
+  /** Quality score 0–1 (README: Quality score), when any dimension has evidence. */
+  score?: number;
 }
 
 export interface FolderSummary {

@@ -54,6 +54,7 @@ import { languageForPath } from './index/languages';
 import { WorkspaceIndex } from './index/workspace';
 import { EvidenceStore } from './evidence/store';
 import { runFolderTests } from './evidence/testRuns';
+import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
@@ -71,6 +72,8 @@ interface Folder {
   diagnostics: Map<string, string>;
   /** Opened on the first test run, or at start when the folder has recorded evidence. */
   evidence?: Promise<EvidenceStore>;
+  /** The same store once open, for synchronous reads (summaries in artifact answers, hover). */
+  evidenceStore?: EvidenceStore;
   /** Drift events by artifact file (folder-relative), from the last computation. */
   drift: Map<string, DriftEvent[]>;
 }
@@ -116,6 +119,7 @@ connection.onInitialize((params) => {
     capabilities: {
       textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
       workspaceSymbolProvider: true,
+      hoverProvider: true,
       workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
     },
     serverInfo: { name: 'crucible', version: '0.1.0' },
@@ -233,8 +237,9 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
   if (summary && folders.get(folder.uri) === folder) {
     summary = { ...summary, folderUri: folder.uri };
     connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
-    connection.sendNotification(IndexedNotification.type, summary);
+    // Evidence first, so that views refreshing on `crucible/indexed` get its summaries.
     if (folder.evidence || existsSync(path.join(folder.root, '.crucible', 'evidence'))) await refreshDrift(folder);
+    connection.sendNotification(IndexedNotification.type, summary);
     publishFolderDiagnostics(folder);
   }
   publishStatus();
@@ -469,8 +474,43 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
 });
 
 function toInfo(folder: Folder, a: ArtifactRecord): ArtifactInfo {
-  return { ...a, uri: pathToFileURL(path.join(folder.root, a.file)).toString(), calls: folder.index.resolveCalls(a) };
+  const info: ArtifactInfo = { ...a, uri: pathToFileURL(path.join(folder.root, a.file)).toString(), calls: folder.index.resolveCalls(a) };
+  if (folder.evidenceStore) info.evidence = summarizeEvidence(folder.evidenceStore, a.id, a.hash);
+  return info;
 }
+
+// ---- hover: an artifact's evidence, on its name -----------------------------------------
+
+const ago = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
+function evidenceMarkdown(folder: Folder, a: ArtifactRecord): string {
+  const lines = [`**Crucible** · \`${a.qualifiedName}\` (${a.kind})`, ''];
+  const e = folder.evidenceStore ? summarizeEvidence(folder.evidenceStore, a.id, a.hash) : undefined;
+  if (!e || (e.status === 'untested' && e.calls === undefined)) {
+    lines.push(a.kind === 'test' || a.kind === 'suite' ? 'Not run through Crucible yet: run it from the Testing view.' : 'No evidence yet: no test run through Crucible has executed it. Run the tests from the Testing view.');
+    return lines.join('\n');
+  }
+  const status = { verified: '✓ verified', failing: '✗ failing', unverified: '△ changed since its tests last passed', untested: 'no test ran it' }[e.status];
+  const facts = [`${status}`];
+  if (e.testsTotal > 0) facts.push(`tests ${e.testsPassed}/${e.testsTotal} passing${e.lastRunAt ? ` (run ${ago(e.lastRunAt)})` : ''}`);
+  if (e.coverage !== undefined) facts.push(`coverage ${Math.round(e.coverage * 100)}%`);
+  if (e.medianNs !== undefined) facts.push(`median ${e.medianNs >= 1e6 ? `${(e.medianNs / 1e6).toFixed(2)} ms` : `${(e.medianNs / 1e3).toFixed(1)} µs`} per call`);
+  if (e.calls !== undefined) facts.push(`${e.calls} call${e.calls === 1 ? '' : 's'} in the last run, ${e.samples} recorded`);
+  lines.push(facts.join(' · '));
+  if (e.lastVerifiedAt) lines.push('', `Last verified ${ago(e.lastVerifiedAt)}${e.status === 'verified' ? ', on this code' : ', on earlier code'}.`);
+  if (e.score !== undefined) lines.push('', `Quality score ${e.score.toFixed(2)}`);
+  return lines.join('\n');
+}
+
+connection.onHover(async ({ textDocument, position }) => {
+  const where = locate(textDocument.uri);
+  if (!where) return null;
+  await where.folder.ready;
+  const a = where.folder.index.artifactAt(where.rel, position);
+  // Only on the name: hovering anywhere in a body belongs to the language's own hover.
+  if (!a || position.line !== a.selectionRange.start.line || position.character < a.selectionRange.start.character || position.character > a.selectionRange.end.character) return null;
+  return { contents: { kind: 'markdown', value: evidenceMarkdown(where.folder, a) }, range: a.selectionRange };
+});
 
 const symbolKinds: Record<ArtifactRecord['kind'], SymbolKind> = {
   function: SymbolKind.Function,
@@ -567,6 +607,7 @@ function evidenceOf(folder: Folder): Promise<EvidenceStore> {
       connection.console.warn(`[${path.basename(folder.root)}] ${p.message}`);
       announceProblem(path.basename(folder.root), p.message);
     }
+    folder.evidenceStore = store;
     return store;
   })();
   return folder.evidence;
@@ -604,6 +645,9 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
     if (evidence) {
       await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
       await refreshDrift(folder);
+      // Views showing evidence (tree badges) re-read the files whose artifacts have new evidence.
+      const files = [...new Set(evidence.artifacts().map((id) => folder.index.get(id)?.file).filter((f): f is string => f !== undefined))];
+      if (files.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
     }
     out.push(run);
     if (abort.signal.aborted) break;

@@ -279,6 +279,21 @@ describe('Test Explorer in the extension host', function () {
       const mine = events.filter((e) => e.artifact === knownTest).map((e) => `${e.kind}${e.regression ? ' (regression)' : ''}`);
       assert.ok(mine.includes('test-failure (regression)'), `Drift view events for the test: ${mine.join(', ') || 'none'}`);
       assert.ok(api.drift.view.badge && api.drift.view.badge.value >= 1, 'the view carries a badge with the number of regressions');
+      // The Artifacts tree shows the evidence badge on the test (after its refresh on the run's indexChanged).
+      await within(
+        (async () => {
+          for (;;) {
+            const roots = await api.artifacts.getChildren();
+            const fileNode = roots.find((n) => n.type === 'file' && n.file === 'test/cart.test.ts');
+            const nodes = fileNode ? await api.artifacts.getChildren(fileNode) : [];
+            const node = nodes.find((n) => n.type === 'artifact' && n.artifact.id === knownTest);
+            if (node && String(api.artifacts.getTreeItem(node).description).startsWith('✗ failing')) return;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })(),
+        20_000,
+        'the tree item of the broken test described as "✗ failing"',
+      );
     } finally {
       await vscode.workspace.fs.writeFile(file, Buffer.from(original));
     }

@@ -8,9 +8,9 @@
 import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CancellationTokenSource, DidChangeWatchedFilesNotification, FileChangeType, PublishDiagnosticsNotification, ResponseError } from 'vscode-languageserver-protocol/node';
+import { CancellationTokenSource, DidChangeWatchedFilesNotification, FileChangeType, HoverRequest, PublishDiagnosticsNotification, ResponseError } from 'vscode-languageserver-protocol/node';
 import { EvidenceStore } from '../../server/src/evidence/store';
-import { DriftChangedNotification, DriftRequest, IndexChangedNotification, IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
+import { ArtifactsRequest, DriftChangedNotification, DriftRequest, IndexChangedNotification, IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
 import { LspClient, makeWorkspace, removeWorkspace } from './lspClient';
 
 const files = {
@@ -73,6 +73,22 @@ describe('test runs through the language server', function () {
     const events = c.notifications(TestRunEventNotification.type, mark).filter((e) => e.runId === 'r1');
     assert.equal(events[0]?.kind, 'started');
     assert.ok(events.some((e) => e.kind === 'output' && /adds/.test(e.text)), 'the runner output was streamed');
+
+    // What the editor shows: summaries in artifact answers (tree badges) and the hover on a name.
+    const infos = (await c.connection.sendRequest(ArtifactsRequest.type, {})).artifacts;
+    const evidenceOf = (id: string) => infos.find((a) => a.id === id)?.evidence;
+    assert.deepEqual(
+      { status: evidenceOf('src/math.js#add')?.status, passed: evidenceOf('src/math.js#add')?.testsPassed, total: evidenceOf('src/math.js#add')?.testsTotal, calls: evidenceOf('src/math.js#add')?.calls, samples: evidenceOf('src/math.js#add')?.samples },
+      { status: 'failing', passed: 1, total: 2, calls: 2, samples: 2 },
+    );
+    assert.equal(evidenceOf('test/math.test.js#add > adds')?.status, 'verified');
+    const hover = await c.connection.sendRequest(HoverRequest.type, { textDocument: { uri: `${c.rootUri}/src/math.js` }, position: { line: 0, character: 10 } });
+    const text = (hover?.contents as { value: string } | undefined)?.value ?? '';
+    assert.match(text, /src\/math\.js|`add` \(function\)/);
+    assert.match(text, /✗ failing · tests 1\/2 passing/);
+    assert.match(text, /coverage 100% · 2 calls in the last run, 2 recorded/);
+    const inBody = await c.connection.sendRequest(HoverRequest.type, { textDocument: { uri: `${c.rootUri}/src/math.js` }, position: { line: 1, character: 4 } });
+    assert.equal(inBody, null, 'no hover inside the body: that belongs to the language service');
 
     assert.equal(await c.shutdownAndExit(), 0);
     const store = new EvidenceStore(root!);

@@ -1,0 +1,262 @@
+import * as assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { CallSample, JsonValue } from '../../server/src/evidence/model';
+import { benchmarkArtifact, compareVariants, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
+import { partitionSamples, unreplayableReason } from '../../server/src/evidence/bench/replayable';
+import { benchWorkerSource } from '../../server/src/evidence/bench/worker';
+
+const root = path.resolve(__dirname, '../fixtures/bench');
+
+function target(qualifiedName: string, file = 'lib.js', kind = 'function'): BenchTarget {
+  return { id: `${file}#${qualifiedName}`, file, qualifiedName, kind };
+}
+function call(args: JsonValue[], extra: Partial<CallSample> = {}): CallSample {
+  return { args, durationNs: 1000, mutated: false, ...extra };
+}
+function assertCiContainsMedian(r: { medianNs: number; ciLowNs: number; ciHighNs: number }): void {
+  assert.ok(r.medianNs > 0, `median ${r.medianNs}`);
+  assert.ok(r.ciLowNs <= r.medianNs && r.medianNs <= r.ciHighNs, `${r.ciLowNs} ≤ ${r.medianNs} ≤ ${r.ciHighNs}`);
+}
+
+describe('benchmarks: replaying recorded calls', () => {
+  describe('which recorded calls can be replayed', () => {
+    it('accepts the reversible encodings and rejects the lossy ones, with counts by reason', () => {
+      const ok: JsonValue[] = [
+        [1, 'x', null, true, { a: [1, 2] }],
+        [{ __type: 'undefined' }, { __type: 'number', value: 'NaN' }, { __type: 'number', value: '-0' }, { __type: 'bigint', value: '12' }],
+        [{ __type: 'Map', entries: [['k', { __type: 'Date', value: '2024-01-01T00:00:00.000Z' }]] }, { __type: 'Set', values: [1] }, { __type: 'RegExp', value: '/a+/gi' }],
+        [{ __type: 'Uint8Array', length: 2, values: [1, 2] }, { __type: 'Error', name: 'TypeError', message: 'm', code: 'E' }],
+      ];
+      for (const args of ok) assert.equal(unreplayableReason({ args }), undefined, JSON.stringify(args));
+      const bad: [JsonValue, string][] = [
+        [['[Function cb]'], 'function'],
+        [[{ self: '[Circular]' }], 'circular'],
+        [['abc…(truncated: 5 more)'], 'truncated'],
+        [[[1, 2, '…(truncated: 10 more)']], 'truncated'],
+        [[{ a: 1, '…': '…(truncated: 3 more)' }], 'truncated'],
+        [['[Truncated]'], 'truncated'],
+        [[{ __class: 'Point', x: 1 }], 'class-instance'],
+        [[{ __type: 'symbol', value: 'Symbol(x)' }], 'symbol'],
+        [[{ __type: 'DataView', length: 4, values: [] }], 'binary'],
+        [[{ g: '[Getter]' }], 'no-value'],
+        ['[Unserialisable]', 'not-an-argument-list'],
+      ];
+      for (const [args, reason] of bad) assert.equal(unreplayableReason({ args }), reason, JSON.stringify(args));
+      const { replayable, skipped } = partitionSamples([call([1]), call(['[Function f]']), call(['[Function g]']), call([{ __class: 'A' }])]);
+      assert.equal(replayable.length, 1);
+      assert.deepEqual(skipped, { count: 3, reasons: { function: 2, 'class-instance': 1 } });
+    });
+
+    it('rebuilds recorded values fresh every time (the worker reviver)', () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-test-'));
+      try {
+        const file = path.join(dir, 'worker.cjs');
+        writeFileSync(file, benchWorkerSource);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { revive } = require(file) as { revive: (v: JsonValue) => unknown };
+        const recorded: JsonValue = [
+          { __type: 'Map', entries: [['d', { __type: 'Date', value: '2024-01-01T00:00:00.000Z' }]] },
+          { __type: 'Set', values: [1, 2] },
+          { __type: 'RegExp', value: '/a\\/b/gi' },
+          { __type: 'bigint', value: '9007199254740993' },
+          { __type: 'number', value: '-0' },
+          { __type: 'number', value: '-Infinity' },
+          { __type: 'undefined' },
+          { __type: 'Float64Array', length: 2, values: [1.5, 2.5] },
+          { __type: 'BigInt64Array', length: 1, values: ['-3'] },
+          { __type: 'Buffer', length: 2, values: [104, 105] },
+          { __type: 'Error', name: 'RangeError', message: 'bad', code: 'E_BAD' },
+          { nested: [{ __type: 'Date', value: 'Invalid Date' }] },
+        ];
+        const v = revive(recorded) as unknown[];
+        assert.deepEqual(v[0], new Map([['d', new Date('2024-01-01T00:00:00.000Z')]]));
+        assert.deepEqual(v[1], new Set([1, 2]));
+        assert.equal(String(v[2]), '/a\\/b/gi');
+        assert.equal(v[3], 9007199254740993n);
+        assert.ok(Object.is(v[4], -0));
+        assert.equal(v[5], -Infinity);
+        assert.equal(v[6], undefined);
+        assert.ok(v[7] instanceof Float64Array && v[7][1] === 2.5);
+        assert.ok(v[8] instanceof BigInt64Array && v[8][0] === -3n);
+        assert.ok(Buffer.isBuffer(v[9]) && v[9].toString() === 'hi');
+        assert.ok(v[10] instanceof Error && (v[10] as Error).name === 'RangeError' && (v[10] as Error & { code: string }).code === 'E_BAD');
+        assert.ok(Number.isNaN(((v[11] as { nested: Date[] }).nested[0]).getTime()));
+        const again = revive(recorded) as unknown[];
+        assert.notEqual(again[0], v[0], 'a new object on every revive');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('benchmarkArtifact', () => {
+    it('measures a fast function: positive median, interval around it, batched samples', async () => {
+      const r = await benchmarkArtifact({ root, artifact: target('add'), samples: [call([1, 2], { result: 3 }), call([2.5, 4], { result: 6.5 })], maxSeconds: 2 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assertCiContainsMedian(r);
+      assert.equal(r.calls, 2);
+      assert.ok(r.samplesNs.length >= 6 && r.samplesNs.length <= 50, `${r.samplesNs.length} samples`);
+      assert.ok(r.batch > 1, 'a sub-microsecond function is batched');
+      assert.ok(r.samplesNs.every((x) => x > 0));
+      assert.ok(r.madNs >= 0 && r.ciConfidence >= 0.95);
+      assert.equal(r.iterations, r.samplesNs.length * r.batch * r.calls);
+      assert.deepEqual(Object.keys(toBenchEvidence(r)).sort(), ['ciHighNs', 'ciLowNs', 'medianNs', 'samplesNs']);
+    });
+
+    it('awaits async functions: the time includes the awaiting', async () => {
+      const r = await benchmarkArtifact({ root, artifact: target('delayedDouble'), samples: [call([21], { result: '[Promise]' })], maxSeconds: 2, warmupMs: 50, maxSamples: 10 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.async, true);
+      assert.ok(r.medianNs >= 1e6, `a call awaits a 1 ms timer: ${r.medianNs} ns`);
+      assertCiContainsMedian(r);
+    });
+
+    it('times calls recorded as throwing, and fails when a call throws that did not when recorded', async () => {
+      const threw = await benchmarkArtifact({ root, artifact: target('parsePositive'), samples: [call(['-1'], { error: { __type: 'Error', name: 'RangeError', message: 'not a positive number: -1' } }), call(['4'], { result: 4 })], maxSeconds: 1 });
+      assert.ok(threw.ok, JSON.stringify(threw));
+      assertCiContainsMedian(threw);
+      const diverged = await benchmarkArtifact({ root, artifact: target('parsePositive'), samples: [call(['x'], { result: 1 })], maxSeconds: 1 });
+      assert.equal(diverged.ok, false);
+      assert.match(diverged.ok ? '' : diverged.reason, /^replay diverged: recorded call #0 threw RangeError: not a positive number: x/);
+    });
+
+    it('gives every invocation fresh arguments (a mutating function never sees a mutated one)', async () => {
+      const r = await benchmarkArtifact({ root, artifact: target('pushAndCount'), samples: [call([[1, 2, 3]], { result: 4, mutated: true })], maxSeconds: 1 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.ok(r.iterations > 100, `${r.iterations} invocations, all on fresh arguments`);
+    });
+
+    it('skips calls it cannot replay, with counts, and says so when none is left', async () => {
+      const samples = [call([1, 2]), call(['[Function cb]', 1]), call([{ self: '[Circular]' }, 1]), call([{ __class: 'Point', x: 1 }, 2]), call(['[Function g]', 2])];
+      const r = await benchmarkArtifact({ root, artifact: target('add'), samples, maxSeconds: 1 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.calls, 1);
+      assert.deepEqual(r.skipped, { count: 4, reasons: { function: 2, circular: 1, 'class-instance': 1 } });
+      assert.match(r.notes[0], /^4 recorded calls skipped: 2 with a function argument/);
+      const none = await benchmarkArtifact({ root, artifact: target('add'), samples: samples.slice(1), maxSeconds: 1 });
+      assert.equal(none.ok, false);
+      assert.match(none.ok ? '' : none.reason, /^no replayable recorded call: 4 recorded calls skipped/);
+      assert.equal(none.skipped?.count, 4);
+      const empty = await benchmarkArtifact({ root, artifact: target('add'), samples: [], maxSeconds: 1 });
+      assert.match(empty.ok ? '' : empty.reason, /no recorded calls/);
+    });
+
+    it('rebuilds Map, Set, Date, RegExp, typed arrays and bigint arguments', async () => {
+      const args: JsonValue[] = [
+        { __type: 'Map', entries: [[1, 2]] },
+        { __type: 'Set', values: [1] },
+        { __type: 'Date', value: '2024-01-01T00:00:00.000Z' },
+        { __type: 'RegExp', value: '/x/g' },
+        { __type: 'Uint8Array', length: 1, values: [7] },
+        { __type: 'bigint', value: '5' },
+        { __type: 'undefined' },
+        null,
+      ];
+      // describeTypes throws nothing: this checks the worker gets through the rebuilt values.
+      const r = await benchmarkArtifact({ root, artifact: target('describeTypes'), samples: [call(args, { result: 'Map,Set,Date,RegExp,Uint8Array,bigint,undefined,null' })], maxSeconds: 1 });
+      assert.ok(r.ok, JSON.stringify(r));
+    });
+
+    it('finds static methods and functions of exported objects; refuses instance methods, classes and non-exports with a reason', async () => {
+      const stat = await benchmarkArtifact({ root, artifact: target('Stack.of', 'lib.js', 'method'), samples: [call([1, 2, 3], { result: 3 })], maxSeconds: 1 });
+      assert.ok(stat.ok, JSON.stringify(stat));
+      const ns = await benchmarkArtifact({ root, artifact: target('strings.shout'), samples: [call(['hi'], { result: 'HI!' })], maxSeconds: 1 });
+      assert.ok(ns.ok, JSON.stringify(ns));
+      const inst = await benchmarkArtifact({ root, artifact: target('Stack.push', 'lib.js', 'method'), samples: [call([1], { result: 1 })], maxSeconds: 1 });
+      assert.match(inst.ok ? '' : inst.reason, /Stack\.push is an instance method: .*does not serialise the receiver/);
+      const cls = await benchmarkArtifact({ root, artifact: target('Stack', 'lib.js', 'class'), samples: [call([])], maxSeconds: 1 });
+      assert.match(cls.ok ? '' : cls.reason, /a class is not benchmarked/);
+      const missing = await benchmarkArtifact({ root, artifact: target('internalHelper'), samples: [call([])], maxSeconds: 1 });
+      assert.match(missing.ok ? '' : missing.reason, /internalHelper is not exported by its module/);
+      const py = await benchmarkArtifact({ root, artifact: target('f', 'x.py'), samples: [call([])], maxSeconds: 1 });
+      assert.match(py.ok ? '' : py.reason, /only JavaScript and TypeScript/);
+    });
+
+    it('loads a TypeScript module through the workspace tsx, and says why not without it', async () => {
+      const r = await benchmarkArtifact({ root, artifact: target('distance', 'typed.ts'), samples: [call([{ x: 0, y: 0 }, { x: 3, y: 4 }], { result: 5 })], maxSeconds: 2 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assertCiContainsMedian(r);
+      const ns = await benchmarkArtifact({ root, artifact: target('geometry.area', 'typed.ts'), samples: [call([2, 3], { result: 6 })], maxSeconds: 2 });
+      assert.ok(ns.ok, JSON.stringify(ns));
+
+      const bare = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-no-tsx-')));
+      try {
+        copyFileSync(path.join(root, 'typed.ts'), path.join(bare, 'typed.ts'));
+        const no = await benchmarkArtifact({ root: bare, artifact: target('distance', 'typed.ts'), samples: [call([{ x: 0, y: 0 }, { x: 3, y: 4 }])], maxSeconds: 1 });
+        assert.deepEqual(no.ok ? '' : no.reason.slice(0, 60), 'cannot load TypeScript without tsx/ts-node in the workspace'.slice(0, 60));
+      } finally {
+        rmSync(bare, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('the time budget', () => {
+    it('stays within maxSeconds for a slow function', async () => {
+      const xs = Array.from({ length: 3000 }, (_, i) => i % 101);
+      const t0 = performance.now();
+      const r = await benchmarkArtifact({ root, artifact: target('countDuplicatePairsQuadratic'), samples: [call([xs])], maxSeconds: 1 });
+      const wall = performance.now() - t0;
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.ok(wall < 1000 + 800, `wall time ${Math.round(wall)} ms for maxSeconds 1`);
+      assert.ok(r.samplesNs.length < 50, 'stopped by the deadline, not the sample count');
+      assertCiContainsMedian(r);
+    });
+
+    it('kills a hanging function at maxSeconds + grace and reports where it hung', async () => {
+      const t0 = performance.now();
+      const r = await benchmarkArtifact({ root, artifact: target('hang'), samples: [call([])], maxSeconds: 1, graceMs: 500 });
+      const wall = performance.now() - t0;
+      assert.equal(r.ok, false);
+      assert.match(r.ok ? '' : r.reason, /^timed out: still running during recorded call #0 of lib\.js#hang after 1\.5 s .*killed/);
+      assert.ok(wall >= 1400 && wall < 2500, `killed after ${Math.round(wall)} ms`);
+    });
+
+    it('reports a worker that exits on its own', async () => {
+      const r = await benchmarkArtifact({ root, artifact: target('exitNow'), samples: [call([])], maxSeconds: 1 });
+      assert.match(r.ok ? '' : r.reason, /worker exited with code 3 during recorded call #0/);
+    });
+
+    it('stops on abort', async () => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      const t0 = performance.now();
+      const r = await benchmarkArtifact({ root, artifact: target('hang'), samples: [call([])], maxSeconds: 10, signal: ac.signal });
+      assert.equal(r.ok ? '' : r.reason, 'cancelled');
+      assert.ok(performance.now() - t0 < 2000);
+    });
+  });
+
+  describe('compareVariants', () => {
+    const xs = Array.from({ length: 300 }, (_, i) => i % 37);
+
+    it('finds the quadratic variant slower than its linear twin, with an interval entirely above 1', async () => {
+      const r = await compareVariants({ root, variants: [target('countDuplicatePairsLinear'), target('countDuplicatePairsQuadratic')], samples: [call([xs], { result: 1179 })], maxSeconds: 3 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.variants.length, 2);
+      for (const v of r.variants) assertCiContainsMedian(v);
+      assert.equal(r.variants[0].samplesNs.length, r.rounds);
+      assert.equal(r.variants[1].samplesNs.length, r.rounds);
+      const [ratio] = r.ratios;
+      assert.equal(ratio.baselineId, 'lib.js#countDuplicatePairsLinear');
+      assert.ok(ratio.low > 1, `ratio ${ratio.ratio} [${ratio.low}, ${ratio.high}]`);
+      assert.ok(ratio.paired.low > 1);
+      assert.ok(ratio.low <= ratio.ratio && ratio.ratio <= ratio.high);
+    });
+
+    it('finds no difference between two identical variants: the ratio interval contains 1', async () => {
+      const r = await compareVariants({ root, variants: [target('countDuplicatePairsLinear'), { ...target('countDuplicatePairsLinear'), id: 'copy' }], samples: [call([xs])], maxSeconds: 3 });
+      assert.ok(r.ok, JSON.stringify(r));
+      const [ratio] = r.ratios;
+      assert.ok(ratio.low <= 1 && 1 <= ratio.high, `ratio ${ratio.ratio} [${ratio.low}, ${ratio.high}]`);
+      assert.ok(Math.abs(ratio.ratio - 1) < 0.1, `ratio ${ratio.ratio}`);
+    });
+
+    it('reports which variant failed', async () => {
+      const r = await compareVariants({ root, variants: [target('add'), target('parsePositive')], samples: [call(['x', 'y'], { result: 'xy' })], maxSeconds: 1 });
+      assert.equal(r.ok, false);
+      assert.equal(r.ok ? '' : r.variant, 'lib.js#parsePositive');
+    });
+  });
+});
