@@ -49,6 +49,8 @@ export interface TestRunReport {
   result?: RunTestsResult;
   /** The request's error, when the server refused or failed the run. */
   error?: string;
+  /** A coverage run's file coverages, as added to the run. */
+  coverage?: vscode.FileCoverage[];
 }
 
 /** The part of a `vscode.TestRun` the result mapping uses (a real run, or a recorder in tests). */
@@ -131,6 +133,10 @@ function toRange(r: ArtifactInfo['range']): vscode.Range {
 export class CrucibleTests implements vscode.Disposable {
   readonly controller: vscode.TestController;
   readonly runProfile: vscode.TestRunProfile;
+  /** Runs like `runProfile` and adds line coverage of the code the tests executed. */
+  readonly coverageProfile: vscode.TestRunProfile;
+  /** Line details behind each FileCoverage of a coverage run (for `loadDetailedCoverage`). */
+  private readonly coverageDetails = new WeakMap<vscode.FileCoverage, vscode.StatementCoverage[]>();
   private readonly info = new WeakMap<vscode.TestItem, ItemInfo>();
   /** Per folder, suite and test items by artifact id (what results are matched against). */
   private readonly byId = new Map<string, Map<string, vscode.TestItem>>();
@@ -154,6 +160,8 @@ export class CrucibleTests implements vscode.Disposable {
     // The Testing view asks for the top level when it first opens.
     this.controller.resolveHandler = (item) => (item ? undefined : this.refreshIfEmpty());
     this.runProfile = this.controller.createRunProfile('Run', vscode.TestRunProfileKind.Run, (request, token) => this.run(request, token).then(() => undefined), true);
+    this.coverageProfile = this.controller.createRunProfile('Coverage', vscode.TestRunProfileKind.Coverage, (request, token) => this.run(request, token, true).then(() => undefined), true);
+    this.coverageProfile.loadDetailedCoverage = async (_run, fileCoverage) => this.coverageDetails.get(fileCoverage) ?? [];
     this.disposables.push(
       this.controller,
       this.runEvents,
@@ -286,7 +294,7 @@ export class CrucibleTests implements vscode.Disposable {
    * Cancelling the token sends `$/cancelRequest`; the server stops the runner's process
    * group and answers with what it has.
    */
-  async run(request: vscode.TestRunRequest, token: vscode.CancellationToken = new vscode.CancellationTokenSource().token): Promise<TestRunReport> {
+  async run(request: vscode.TestRunRequest, token: vscode.CancellationToken = new vscode.CancellationTokenSource().token, coverage = false): Promise<TestRunReport> {
     const runId = `vscode-${Date.now().toString(36)}-${++this.runs}`;
     const run = this.controller.createTestRun(request, undefined, true);
     const report: TestRunReport = { runId, outcomes: new Map(), output: [] };
@@ -308,7 +316,7 @@ export class CrucibleTests implements vscode.Disposable {
         return report;
       }
 
-      const params: RunTestsParams = { runId };
+      const params: RunTestsParams = { runId, ...(coverage ? { coverage: true } : {}) };
       // No include: every test. Exclusions: name the remaining tests one by one.
       if (request.include) params.ids = excluded.size > 0 ? tests.map((t) => t.id) : this.artifactIdsOf(request.include, excluded);
       subscriptions.push(
@@ -341,11 +349,30 @@ export class CrucibleTests implements vscode.Disposable {
         sink.appendOutput(`${ran} — ${folder.results.length} result${folder.results.length === 1 ? '' : 's'}, exit code ${folder.exitCode ?? 'none'}, ${folder.durationMs} ms${extra ? ` (${extra})` : ''}\r\n`);
       }
       applyRunResult(sink, result, tests, (item) => this.info.get(item)?.folderKey);
+      if (coverage) report.coverage = this.addCoverage(run, result);
       return report;
     } finally {
       for (const s of subscriptions) s.dispose();
       run.end();
     }
+  }
+
+  /** Line coverage per file into the run; each line is one statement (executed once or not). */
+  private addCoverage(run: vscode.TestRun, result: RunTestsResult): vscode.FileCoverage[] {
+    const added: vscode.FileCoverage[] = [];
+    for (const folder of result.folders) {
+      for (const f of folder.coverage ?? []) {
+        const details = [
+          ...f.covered.map((line) => new vscode.StatementCoverage(1, new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER))),
+          ...f.uncovered.map((line) => new vscode.StatementCoverage(0, new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER))),
+        ].sort((a, b) => (a.location as vscode.Range).start.line - (b.location as vscode.Range).start.line);
+        const fileCoverage = new vscode.FileCoverage(vscode.Uri.parse(f.uri), new vscode.TestCoverageCount(f.covered.length, f.covered.length + f.uncovered.length));
+        this.coverageDetails.set(fileCoverage, details);
+        run.addCoverage(fileCoverage);
+        added.push(fileCoverage);
+      }
+    }
+    return added;
   }
 
   private topLevel(): vscode.TestItem[] {

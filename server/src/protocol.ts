@@ -200,6 +200,16 @@ export interface RunTestsParams {
   /** Test or suite artifact ids to run; absent or empty: every test of every folder (or of `folderUri`). */
   ids?: string[];
   folderUri?: string;
+  /** Also return line coverage per file (the Test Explorer's Coverage profile). */
+  coverage?: boolean;
+}
+/** Which lines of a file's functions, methods and classes ran (0-based lines). */
+export interface FileCoverageInfo {
+  /** Folder-relative file. */
+  file: string;
+  uri: string;
+  covered: number[];
+  uncovered: number[];
 }
 export interface FolderTestRun {
   folderUri: string;
@@ -213,6 +223,8 @@ export interface FolderTestRun {
   problem?: string;
   results: TestResultInfo[];
   durationMs: number;
+  /** With `coverage: true`: every file whose code ran. */
+  coverage?: FileCoverageInfo[];
 }
 export interface RunTestsResult {
   runId: string;

@@ -629,6 +629,7 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
       runId: folders.size > 1 ? `${params.runId}:${name}` : params.runId,
       ids,
       settings: folder.settings.test,
+      coverage: params.coverage === true,
       signal: abort.signal,
       onStarted: (command) => {
         connection.console.info(`[${name}] running tests: ${command}`);

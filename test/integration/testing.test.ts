@@ -251,6 +251,24 @@ describe('Test Explorer in the extension host', function () {
     });
   });
 
+  it('runs a test with the Coverage profile and reports line coverage of the code it executed', async function () {
+    this.timeout(120_000);
+    const item = api.tests.item(knownTest);
+    assert.ok(item, `no item ${knownTest}`);
+    assert.equal(api.tests.coverageProfile.kind, vscode.TestRunProfileKind.Coverage);
+    const report = await api.tests.run(new vscode.TestRunRequest([item], undefined, api.tests.coverageProfile), undefined, true);
+    assert.equal(report.outcomes.get(knownTest)?.state, 'passed');
+    const cart = report.coverage?.find((c) => c.uri.path.endsWith('/src/cart.ts'));
+    assert.ok(cart, `coverage for src/cart.ts among ${report.coverage?.map((c) => c.uri.path).join(', ') || 'none'}`);
+    assert.ok(cart.statementCoverage.covered > 0 && cart.statementCoverage.covered < cart.statementCoverage.total, `some but not all of cart.ts ran: ${cart.statementCoverage.covered}/${cart.statementCoverage.total}`);
+    const details = (await api.tests.coverageProfile.loadDetailedCoverage!({} as vscode.TestRun, cart, new vscode.CancellationTokenSource().token)) as vscode.StatementCoverage[];
+    assert.equal(details.filter((d) => d.executed).length, cart.statementCoverage.covered, 'one statement per covered line');
+    // lineTotal ran (the test calls it): its one line is covered.
+    const text = Buffer.from(await vscode.workspace.fs.readFile(cart.uri)).toString('utf8').split('\n');
+    const lineTotal = text.findIndex((l) => /export const lineTotal/.test(l));
+    assert.ok(details.some((d) => d.executed && (d.location as vscode.Range).start.line === lineTotal), `line ${lineTotal + 1} of cart.ts (lineTotal) covered`);
+  });
+
   it('shows a test that fails after its code changed in the Drift view, as a regression', async function () {
     this.timeout(120_000);
     const file = vscode.Uri.joinPath(folder.uri, 'test/cart.test.ts');

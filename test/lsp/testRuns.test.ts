@@ -28,7 +28,7 @@ const files = {
   ].join('\n'),
 };
 
-const run = (c: LspClient, params: { runId: string; ids?: string[] }, token?: CancellationTokenSource) =>
+const run = (c: LspClient, params: { runId: string; ids?: string[]; coverage?: boolean }, token?: CancellationTokenSource) =>
   c.connection.sendRequest(RunTestsRequest.type, params, token?.token) as Promise<RunTestsResult>;
 
 describe('test runs through the language server', function () {
@@ -115,6 +115,13 @@ describe('test runs through the language server', function () {
     const result = await run(c, { runId: 'one', ids: ['test/math.test.js#add > adds'] });
     const ran = result.folders[0].results.filter((r) => r.status !== 'skipped').map((r) => r.id);
     assert.deepEqual(ran, ['test/math.test.js#add > adds']);
+    assert.equal(result.folders[0].coverage, undefined, 'coverage only when asked');
+
+    const withCoverage = await run(c, { runId: 'cov', ids: ['test/math.test.js#add > adds'], coverage: true });
+    const math = withCoverage.folders[0].coverage?.find((f) => f.file === 'src/math.js');
+    assert.ok(math, `coverage for src/math.js among ${JSON.stringify(withCoverage.folders[0].coverage)}`);
+    assert.deepEqual({ covered: math.covered.length > 0, uncovered: math.uncovered }, { covered: true, uncovered: [] }, 'add ran: all its lines');
+    assert.match(math.uri, /^file:.*\/src\/math\.js$/);
   });
 
   it('stops the run when the client cancels the request', async () => {

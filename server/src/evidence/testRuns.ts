@@ -6,6 +6,8 @@
  * No LSP here: the server and the CLI call it. It never runs anything unless its
  * caller has established that the workspace is trusted.
  */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { FolderTestRun, TestResultInfo } from '../protocol';
 import type { ArtifactRecord } from '../index/extract';
 import type { WorkspaceIndex } from '../index/workspace';
@@ -24,6 +26,8 @@ export interface FolderTestRunOptions {
   signal?: AbortSignal;
   onOutput?: (line: string) => void;
   onStarted?: (command: string) => void;
+  /** Return line coverage per file. */
+  coverage?: boolean;
 }
 
 export async function choosePlan(root: string, command: string): Promise<{ plan?: RunnerPlan; problem?: string }> {
@@ -127,5 +131,8 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
     ...(report.problem ? { problem: report.problem } : {}),
     results,
     durationMs: Math.round(performance.now() - started),
+    ...(options.coverage
+      ? { coverage: [...recording.files].sort(([x], [y]) => (x < y ? -1 : 1)).map(([file, c]) => ({ file, uri: pathToFileURL(path.join(index.root, file)).toString(), covered: c.covered, uncovered: c.uncovered })) }
+      : {}),
   };
 }

@@ -47,8 +47,10 @@ export interface BenchOptions {
   warmupMs?: number;
   /** Rounds of samples at most (default 50). */
   maxSamples?: number;
-  /** Target duration of one sample (default 1 ms): fast functions are batched until one sample takes at least this. */
+  /** Shortest sample (default 1 ms): fast functions are batched until one sample takes at least this. */
   minSampleMs?: number;
+  /** Longest sample aimed for when the budget allows (default 10 ms): longer samples average out scheduler noise. */
+  maxSampleMs?: number;
   /** Heap limit of the worker (`--max-old-space-size`, default 512 MB). */
   maxOldSpaceMb?: number;
   /** Added to maxSeconds before the worker is killed (default 2000 ms). */
@@ -76,7 +78,7 @@ export interface VariantStats {
   /** Median absolute deviation of the samples (raw, not scaled). */
   madNs: number;
   iqrNs: number;
-  /** Passes over the replayed calls per sample (calibrated so a sample takes ≥ minSampleMs). */
+  /** Passes over the replayed calls per sample (calibrated so a sample takes between minSampleMs and maxSampleMs). */
   batch: number;
   /** Timed invocations in all: samples × batch × calls. */
   iterations: number;
@@ -183,7 +185,8 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
   const execArgv = [`--max-old-space-size=${options.maxOldSpaceMb ?? 512}`, '--expose-gc'];
   if (needsTs) {
     const tsx = resolveFrom(options.root, 'tsx');
-    if (!tsx) return fail('cannot load TypeScript without tsx/ts-node in the workspace (install tsx as a dev dependency to benchmark TypeScript functions)', skippedField);
+    // Benchmarking TypeScript needs tsx installed in the workspace (a dev dependency).
+    if (!tsx) return fail('cannot load TypeScript without tsx/ts-node in the workspace', skippedField);
     execArgv.push('--import', pathToFileURL(tsx).href);
   }
 
@@ -200,6 +203,7 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
       warmupMs: options.warmupMs ?? 200,
       maxSamples: options.maxSamples ?? 50,
       minSampleNs: (options.minSampleMs ?? 1) * 1e6,
+      maxSampleNs: Math.max(options.minSampleMs ?? 1, options.maxSampleMs ?? 10) * 1e6,
       maxInvocationsPerSample: 1_000_000,
     };
     writeFileSync(jobFile, JSON.stringify(job));
@@ -271,6 +275,7 @@ interface WorkerJob {
   warmupMs: number;
   maxSamples: number;
   minSampleNs: number;
+  maxSampleNs: number;
   maxInvocationsPerSample: number;
 }
 

@@ -6,7 +6,7 @@
  *
  *   { variants: [{ label, file (absolute), qualifiedName }],
  *     calls: [{ args (recorded JSON), threw }],
- *     deadline (epoch ms), warmupMs, maxSamples, minSampleNs, maxInvocationsPerSample }
+ *     deadline (epoch ms), warmupMs, maxSamples, minSampleNs, maxSampleNs, maxInvocationsPerSample }
  *
  * It reports over IPC: `{type:'phase', …}` as it goes (so a timeout can say where it
  * hung), then `{type:'done', calls, rounds, variants:[{label, samplesNs, batch, async}], notes}`
@@ -20,7 +20,8 @@
  *    a call that throws where the recorded one did not → fail "replay diverged";
  *    calls are cut to a prefix when a pass would not fit the time budget;
  * 3. warm-up, interleaved across variants, growing each variant's batch (passes
- *    over the calls per sample) until a sample takes ≥ minSampleNs;
+ *    over the calls per sample) until a sample takes ≥ minSampleNs (longer, up to
+ *    maxSampleNs, when the budget allows); then one common batch for all variants;
  * 4. rounds: per round each variant takes one sample, the starting variant
  *    rotating (A B, B A, …), until maxSamples rounds or the deadline. A sample is
  *    hrtime around `batch` passes over the calls, divided by the invocations:
@@ -245,9 +246,16 @@ async function main() {
     return sets;
   }
   for (const v of variants) v.run = makeRunner(v.async);
+  // Arguments are built before the clock starts. Built ones that are objects are young:
+  // every scavenge during the timed loop would copy them, a cost that grows with the
+  // batch (so with how fast the variant is) and would bias a comparison. Two minor GCs
+  // promote them to the old generation first. Garbage from the previous sample is
+  // collected before (outside the clock) so no variant pays for another's.
+  const objectArgs = shared.some((a) => a === null);
   function sample(v) {
     minorGc();
     const sets = argSets(v.batch);
+    if (objectArgs) { minorGc(); minorGc(); }
     const ns = v.run(v.fn, v.thisArg, sets, expect, n, v.state, hr);
     return ns;
   }
@@ -260,6 +268,12 @@ async function main() {
   const now0 = Date.now();
   const warmFor = Math.min(job.warmupMs * variants.length, (deadline - now0) * 0.3);
   const warmMax = Math.min(job.warmupMs * variants.length * 3, (deadline - now0) * 0.4);
+  // Sample length: at least minSampleNs (timer resolution and per-sample overhead), and
+  // longer when the budget allows, up to maxSampleNs: a longer sample averages over the
+  // scheduler's preemptions and a busy sibling core instead of catching them whole, so
+  // the samples are less skewed and bimodal and their median is steadier.
+  const samplingNs = (deadline - now0) * 0.55 * 1e6;
+  const targetNs = Math.max(job.minSampleNs, Math.min(job.maxSampleNs, (samplingNs * 0.6) / (job.maxSamples * variants.length)));
   tell({ phase: 'warmup' });
   for (let round = 0; ; round++) {
     const elapsed = Date.now() - now0;
@@ -269,8 +283,8 @@ async function main() {
       const ns = await sample(v);
       const d = diverged(v);
       if (d) return send(d);
-      if (ns < job.minSampleNs && v.batch < maxBatch) {
-        const grow = Math.min(16, Math.max(2, Math.ceil((job.minSampleNs * 1.25) / Math.max(ns, 1))));
+      if (ns < targetNs && v.batch < maxBatch) {
+        const grow = Math.min(16, Math.max(2, Math.ceil((targetNs * 1.1) / Math.max(ns, 1))));
         v.batch = Math.min(maxBatch, v.batch * grow);
         v.warm = [];
       } else v.warm.push(ns / (v.batch * n));
@@ -282,6 +296,20 @@ async function main() {
     const a = median(v.warm.slice(-3));
     const b = median(v.warm.slice(-6, -3));
     return Math.abs(a - b) <= 0.1 * b;
+  }
+  // Variants get one common batch: the same invocations and the same amount of rebuilt
+  // arguments per sample, so a batch size cannot favour one of them. It is the smallest
+  // that gives every variant a sample of at least minSampleNs and the slowest one a
+  // sample of about targetNs.
+  if (variants.length > 1 && variants.every((v) => v.warm.length > 0)) {
+    let atLeast = 1, toTarget = maxBatch;
+    for (const v of variants) {
+      const pass = median(v.warm) * n;
+      atLeast = Math.max(atLeast, Math.ceil(job.minSampleNs / pass));
+      toTarget = Math.min(toTarget, Math.ceil(targetNs / pass));
+    }
+    const common = Math.min(maxBatch, Math.max(atLeast, toTarget));
+    for (const v of variants) v.batch = common;
   }
   for (const v of variants) {
     if (v.batch >= maxBatch && v.warm.length > 0 && median(v.warm) * v.batch * n < job.minSampleNs) notes.push(v.label + ': a sample takes less than ' + (job.minSampleNs / 1e6) + ' ms even at the largest batch (' + v.batch + ' passes): timer resolution weighs more');

@@ -38,8 +38,16 @@ export interface RecordedArtifact {
   coverableLines: number;
 }
 
+/** Line coverage of one file, over the lines inside its artifacts (0-based). */
+export interface FileLineCoverage {
+  covered: number[];
+  uncovered: number[];
+}
+
 export interface RecordingResult {
   artifacts: Map<string, RecordedArtifact>;
+  /** Per workspace-relative file that ran: which of its artifacts' lines ran. */
+  files: Map<string, FileLineCoverage>;
   /** Recorded calls that matched no artifact (an export under another name, a generated function). */
   unmatchedCalls: number;
   /** Number of NDJSON lines that could not be read. */
@@ -168,7 +176,7 @@ const declarationPrefix = /^\s*(export\s+)?(default\s+)?(async\s+)?(static\s+)?(
  * artifacts' files are relative to; `maxSamples` caps the samples kept per artifact.
  */
 export function collectRecording(dir: string, root: string, artifacts: RecordArtifact[], maxSamples = 100): RecordingResult {
-  const result: RecordingResult = { artifacts: new Map(), unmatchedCalls: 0, badLines: 0 };
+  const result: RecordingResult = { artifacts: new Map(), files: new Map(), unmatchedCalls: 0, badLines: 0 };
   const byFile = new Map<string, RecordArtifact[]>();
   const ids = new Set<string>();
   for (const a of artifacts) {
@@ -288,6 +296,13 @@ export function collectRecording(dir: string, root: string, artifacts: RecordArt
         r.samples.push(sample);
       }
     }
+  }
+  for (const [file, set] of covered) {
+    const coverable = new Set<number>();
+    for (const a of byFile.get(file) ?? []) for (const l of coverableLinesOf(linesOf(file), a.range.start.line, a.range.end.line)) coverable.add(l);
+    if (coverable.size === 0) continue;
+    const lines = [...coverable].sort((x, y) => x - y);
+    result.files.set(file, { covered: lines.filter((l) => set.has(l)), uncovered: lines.filter((l) => !set.has(l)) });
   }
   for (const [id, r] of result.artifacts) {
     const artifact = artifacts.find((a) => a.id === id);
