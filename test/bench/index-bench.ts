@@ -23,6 +23,7 @@ import { type ArtifactRecord, type EmbedInput, extractFile } from '../../server/
 import { languageForPath, loadParsers } from '../../server/src/index/languages';
 import { VectorStore } from '../../server/src/index/vectors';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
+import { seededRandom as rng } from '../../server/src/evidence/stats';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const nodeModules = path.join(repoRoot, 'node_modules');
@@ -90,17 +91,6 @@ function section(title: string): void {
   console.log(`\n== ${title}`);
 }
 
-/** Deterministic PRNG (mulberry32) so every run perturbs and samples the same way. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

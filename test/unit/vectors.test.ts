@@ -4,18 +4,8 @@ import * as path from 'node:path';
 import wabt from 'wabt';
 import { dotsWasm, type Neighbour, VectorStore } from '../../server/src/index/vectors';
 import { tempWorkspace } from '../support/tempWorkspace';
+import { seededRandom as rng } from '../../server/src/evidence/stats';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomUnit(rand: () => number, dims: number): Float32Array {
   const v = new Float32Array(dims);

@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { FolderTestRun, TestResultInfo } from '../protocol';
+import type { BenchmarkOutcome, FolderTestRun, TestResultInfo } from '../protocol';
 import type { ArtifactRecord } from '../index/extract';
 import type { WorkspaceIndex } from '../index/workspace';
 import type { ArtifactRunInput, Run } from './model';
@@ -138,16 +138,6 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
   };
 }
 
-export interface BenchArtifactOutcome {
-  id: string;
-  ok: boolean;
-  /** ns per call */
-  medianNs?: number;
-  ciLowNs?: number;
-  ciHighNs?: number;
-  reason?: string;
-}
-
 /**
  * Benchmarks artifacts on their recorded calls (all with recorded calls, or `ids`),
  * one after another in isolated workers, and records one `bench` run as evidence.
@@ -156,12 +146,12 @@ export async function benchmarkFolder(
   index: WorkspaceIndex,
   evidence: EvidenceStore,
   options: { runId: string; ids?: string[]; maxSecondsPerArtifact: number; signal?: AbortSignal; onProgress?: (done: number, total: number, id: string) => void },
-): Promise<BenchArtifactOutcome[]> {
+): Promise<BenchmarkOutcome[]> {
   const wanted = options.ids && options.ids.length > 0 ? options.ids : evidence.artifacts();
   const targets = wanted
     .map((id) => index.get(id))
     .filter((a): a is ArtifactRecord => a !== undefined && (a.kind === 'function' || a.kind === 'method') && evidence.callSamples(a.id).length > 0);
-  const outcomes: BenchArtifactOutcome[] = [];
+  const outcomes: BenchmarkOutcome[] = [];
   const perArtifact = new Map<string, ArtifactRunInput>();
   const startedAt = new Date().toISOString();
   for (let i = 0; i < targets.length; i++) {
