@@ -49,6 +49,7 @@ describe('recording test runs (test -> artifact, call samples)', function () {
   const cases: Case[] = [
     { name: 'mocha-babel', runner: 'mocha' },
     { name: 'vitest-esm-ts', runner: 'vitest' },
+    { name: 'node-test', runner: 'node-test' },
   ];
 
   before(async () => {
@@ -71,7 +72,7 @@ describe('recording test runs (test -> artifact, call samples)', function () {
     for (const c of cases) console.log(`      ${c.name}: ${c.plainMs} ms plain, ${c.recordedMs} ms recorded`);
   });
 
-  for (const name of ['mocha-babel', 'vitest-esm-ts']) {
+  for (const name of ['mocha-babel', 'vitest-esm-ts', 'node-test']) {
     it(`${name}: test outcomes are identical with and without recording`, () => {
       const c = cases.find((x) => x.name === name)!;
       assert.equal(c.plain!.problem, undefined, c.plain!.outputTail);
@@ -158,5 +159,30 @@ describe('recording test runs (test -> artifact, call samples)', function () {
     const parse = a.get('src/queue.ts#parsePriority')!.samples;
     assert.deepEqual(parse[0].error, { __type: 'Error', name: 'TypeError', message: 'not a priority: high' });
     assert.deepEqual(a.get('src/queue.ts#Queue.push')!.samples.map((s) => [s.args, s.result]), [[[1], 1], [['a'], 1], [['b'], 2], [[1], 1]]);
+  });
+
+  it('node:test: maps each test (CommonJS, ESM, async, callback, subtest) to exactly the artifacts it executed', () => {
+    const run = cases[2].recorded!;
+    const t = (title: string) => `test/shapes.test.js#shapes > ${title}`;
+    const m = (title: string) => `test/words.test.mjs#${title}`;
+    // Per test, not per file: the subtest's own calls are its own, not its parent's.
+    assert.deepEqual(testsBySource(run), {
+      'src/shapes.js#area': [t('computes an area'), t('describes a shape with subtests > names it'), m('measures from ESM')],
+      'src/shapes.js#perimeter': [t('computes a perimeter'), t('fails on purpose')],
+      'src/shapes.js#later': [t('async > waits for a value')],
+      'src/shapes.js#callback': [t('calls back')],
+      'src/shapes.js#describeShape': [t('describes a shape with subtests > names it')],
+      'src/words.mjs#shout': [m('shouts')],
+      'src/words.mjs#whisper': [m('whispers')],
+    });
+    for (const [id, r] of run.recording.artifacts) if (id.startsWith('src/')) assert.deepEqual([...r.fileScoped], [], id);
+    // The test's own artifact is executed by that test; the suite's body ran at load time (the file's).
+    assert.deepEqual([...run.recording.artifacts.get(t('calls back'))!.tests], [t('calls back')]);
+    assert.deepEqual([...run.recording.artifacts.get('test/shapes.test.js#shapes')!.fileScoped], ['test/shapes.test.js']);
+    const results = testResultsOf(run.recording.artifacts.get('src/shapes.js#perimeter')!, run.report);
+    assert.deepEqual(results.map((r) => `${r.status} ${r.testId}`).sort(), [`failed ${t('fails on purpose')}`, `passed ${t('computes a perimeter')}`]);
+    const statuses = Object.fromEntries(run.report.results.map((r) => [testArtifactId(r), r.status]));
+    assert.equal(statuses[t('calls back')], 'passed');
+    assert.equal(statuses[t('is skipped')], 'skipped');
   });
 });

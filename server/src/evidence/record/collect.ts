@@ -24,9 +24,9 @@ export interface RecordArtifact {
 }
 
 export interface RecordedArtifact {
-  /** Test ids (`file#suite > title`) that executed the artifact; for node:test, the test file (see `fileScoped`). */
+  /** Test ids (`file#suite > title`) that executed the artifact; or a node:test file (see `fileScoped`). */
   tests: Set<string>;
-  /** Ids in `tests` that are whole test files (node:test: attributed per file, not per test). */
+  /** Ids in `tests` that are whole test files (node:test: what ran outside any test, or once tests overlapped). */
   fileScoped: Set<string>;
   /** Executions counted by V8 (all calls, not only the sampled ones). */
   calls: number;

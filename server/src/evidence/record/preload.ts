@@ -21,8 +21,12 @@
  *
  * Test boundaries: mocha root hooks (`beforeEach`/`afterEach` of the root
  * suite); vitest the worker state's `current` task (set by vitest's runner right
- * before a test's `beforeEach` hooks and after its `afterEach` hooks); node:test
- * per-file subprocess (scope `file`). Anything else: the whole process, no test.
+ * before a test's `beforeEach` hooks and after its `afterEach` hooks); node:test:
+ * in its per-file subprocess, the reporter stream's `test:dequeue` (right before
+ * a test's hooks and body) and `test:complete` (after its `afterEach` hooks)
+ * events, subtests included; what runs outside a test there (module loading,
+ * suites' own hooks), or everything once tests overlap (concurrency), is the
+ * file's (scope `file`). Anything else: the whole process, no test.
  *
  * It must never change an outcome: every step is in try/catch, calls are
  * forwarded with `Reflect.apply` (same `this`, same arguments, same result or
@@ -151,13 +155,110 @@ function crucibleStart() {
     flush(test, 'test');
     current = null;
   }
-  // node:test runs each file in a subprocess of its own: the whole process is that file's.
+  // node:test runs each file in a subprocess of its own: what runs outside a test is that file's.
   const nodeTestFile = process.env.NODE_TEST_CONTEXT && process.argv[1] ? path.resolve(process.argv[1]) : undefined;
+  const nodeTest = { open: [], stacks: new Map(), off: false };
+  function fileFlush() { flush({ file: nodeTestFile, titlePath: [] }, 'file'); }
+  // What ran since the last event goes to the innermost open test or suite (kept until it completes), else to the file.
+  function nodeTestTake() {
+    const top = nodeTest.open[nodeTest.open.length - 1];
+    if (!top) { fileFlush(); return; }
+    const taken = take();
+    if (taken.length > 0) top.chunks.push(taken);
+  }
+  function nodeTestWrite(entry, isTest) {
+    for (const scripts of entry.chunks) {
+      if (isTest && entry.test) write({ type: 'coverage', test: entry.test, scope: 'test', scripts });
+      else write({ type: 'coverage', test: { file: nodeTestFile, titlePath: [] }, scope: 'file', scripts });
+    }
+    entry.chunks = [];
+  }
+  // Tests running concurrently cannot be told apart: from then on, everything is the file's.
+  function nodeTestGiveUp() {
+    nodeTest.off = true;
+    try { nodeTestTake(); } catch (e) {}
+    for (const entry of nodeTest.open) nodeTestWrite(entry, false);
+    nodeTest.open = [];
+  }
+  function nodeTestEvent(type, data) {
+    if (nodeTest.off || !data || typeof data !== 'object') return;
+    if (type !== 'test:dequeue' && type !== 'test:complete') return;
+    const nesting = data.nesting;
+    if (typeof nesting !== 'number' || nesting < 0 || typeof data.name !== 'string') return;
+    const key = data.file === undefined || data.file === null ? '' : String(data.file);
+    if (type === 'test:dequeue') {
+      // Right before the test (or suite) runs: its before/beforeEach hooks, body, subtests, afterEach hooks.
+      if (nodeTest.open.length !== nesting) { nodeTestGiveUp(); return; }
+      nodeTestTake();
+      // The title path as the reporter builds it (per file, from the nesting).
+      const stack = nodeTest.stacks.get(key) || [];
+      stack.length = nesting;
+      stack.push(data.name);
+      nodeTest.stacks.set(key, stack);
+      const test = key ? { file: path.resolve(key.startsWith('file://') ? url.fileURLToPath(key) : key), titlePath: stack.slice() } : null;
+      nodeTest.open.push({ name: data.name, key, test, chunks: [] });
+      return;
+    }
+    // test:complete, after the test's afterEach hooks.
+    const top = nodeTest.open[nodeTest.open.length - 1];
+    if (nodeTest.open.length - 1 !== nesting || top.name !== data.name || top.key !== key) {
+      // Completed without having run (cancelled, filtered): nothing of ours.
+      if (nodeTest.open.length <= nesting) return;
+      nodeTestGiveUp();
+      return;
+    }
+    nodeTestTake();
+    nodeTest.open.pop();
+    const isSuite = data.details && data.details.type === 'suite';
+    nodeTestWrite(top, !isSuite);
+  }
+  function currentNodeTest() {
+    for (let i = nodeTest.open.length - 1; i >= 0; i--) if (nodeTest.open[i].test) return nodeTest.open[i].test;
+    return null;
+  }
+  // node:test's reporter stream (a Readable, TestsStream) emits test:dequeue right before a
+  // test runs and test:complete after it: catch the stream at its first test event.
+  function hookNodeTestStream() {
+    const Readable = require('stream').Readable;
+    const proto = Readable.prototype;
+    const hasOwn = Object.prototype.hasOwnProperty;
+    const defineProp = Object.defineProperty;
+    if (hasOwn.call(proto, 'emit')) return;
+    const base = Object.getPrototypeOf(proto);
+    defineProp(proto, 'emit', {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: function emit(type, data) {
+        try {
+          if (typeof type === 'string' && type.startsWith('test:') && this && this.constructor && this.constructor.name === 'TestsStream' && hasOwn.call(proto, 'emit')) {
+            delete proto.emit;
+            const stream = this;
+            const inherited = Object.getPrototypeOf(stream);
+            defineProp(stream, 'emit', {
+              configurable: true,
+              writable: true,
+              enumerable: false,
+              value: function emit(type, data) {
+                if (this === stream) { try { nodeTestEvent(type, data); } catch (e) {} }
+                return Reflect.apply(inherited.emit, this, arguments);
+              },
+            });
+            try { nodeTestEvent(type, data); } catch (e) {}
+          }
+        } catch (e) {}
+        return Reflect.apply(base.emit, this, arguments);
+      },
+    });
+  }
+  if (nodeTestFile) { try { hookNodeTestStream(); } catch (e) {} }
   process.on('exit', () => {
     try {
       if (current) testEnd();
-      if (nodeTestFile) flush({ file: nodeTestFile, titlePath: [] }, 'file');
-      else flush(null, 'outside');
+      if (nodeTestFile) {
+        if (nodeTest.open.length > 0) nodeTestGiveUp();
+        fileFlush();
+      } else flush(null, 'outside');
     } catch (e) {}
   });
 
@@ -257,7 +358,7 @@ function crucibleStart() {
       if ('error' in outcome) sample.error = serialiseError(outcome.error);
       else if (outcome.result && typeof outcome.result.then === 'function') sample.result = '[Promise]';
       else sample.result = serialise(outcome.result);
-      write({ type: 'call', file, name, fnName: fn.name, test: current, sample });
+      write({ type: 'call', file, name, fnName: fn.name, test: current || (nodeTestFile ? currentNodeTest() : null), sample });
     } catch (e) {}
   }
   function serialiseError(e) {
