@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  type CancellationToken,
   createConnection,
   ErrorCodes,
   ResponseError,
@@ -51,10 +52,10 @@ import {
 } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import type { ArtifactRecord } from './index/extract';
-import { toRel } from './index/files';
+import { storeDirName, toRel } from './index/files';
 import { languageForPath } from './index/languages';
 import { WorkspaceIndex } from './index/workspace';
-import { EvidenceStore } from './evidence/store';
+import { evidenceDirName, EvidenceStore } from './evidence/store';
 import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
@@ -243,7 +244,7 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
     summary = { ...summary, folderUri: folder.uri };
     connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
     // Evidence first, so that views refreshing on `crucible/indexed` get its summaries.
-    if (folder.evidence || existsSync(path.join(folder.root, '.crucible', 'evidence'))) await refreshDrift(folder);
+    if (folder.evidence || existsSync(path.join(folder.root, storeDirName, evidenceDirName))) await refreshDrift(folder);
     connection.sendNotification(IndexedNotification.type, summary);
     publishFolderDiagnostics(folder);
   }
@@ -479,7 +480,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
 });
 
 function toInfo(folder: Folder, a: ArtifactRecord): ArtifactInfo {
-  const info: ArtifactInfo = { ...a, uri: pathToFileURL(path.join(folder.root, a.file)).toString(), calls: folder.index.resolveCalls(a) };
+  const info: ArtifactInfo = { ...a, uri: fileUri(folder, a.file), calls: folder.index.resolveCalls(a) };
   if (folder.evidenceStore) info.evidence = summarizeEvidence(folder.evidenceStore, a.id, a.hash);
   return info;
 }
@@ -534,7 +535,7 @@ connection.onWorkspaceSymbol(async ({ query }) => {
         name: a.name,
         kind: symbolKinds[a.kind],
         containerName: a.parent ? folder.index.get(a.parent)?.qualifiedName : a.file,
-        location: { uri: pathToFileURL(path.join(folder.root, a.file)).toString(), range: a.range },
+        location: { uri: fileUri(folder, a.file), range: a.range },
       });
     }
   }
@@ -618,10 +619,24 @@ function evidenceOf(folder: Folder): Promise<EvidenceStore> {
   return folder.evidence;
 }
 
-connection.onRequest(RunTestsRequest.type, async (params, token) => {
-  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, untrustedMessage);
+/** Work that runs workspace code: refused unless trusted; aborted when the client cancels. */
+function startWorkspaceCode(what: string, token: CancellationToken | undefined): AbortController {
+  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, `${what} runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.`);
   const abort = new AbortController();
   token?.onCancellationRequested(() => abort.abort()); // a client may send no token at all
+  return abort;
+}
+
+/** After evidence changed: write it, recompute drift, and let views showing evidence (tree badges) re-read those files. */
+async function evidenceChanged(folder: Folder, evidence: EvidenceStore, ids: readonly string[]): Promise<void> {
+  await evidence.flush().catch((err) => connection.console.warn(`[${path.basename(folder.root)}] evidence not written: ${(err as Error).message}`));
+  await refreshDrift(folder);
+  const files = [...new Set(ids.map((id) => folder.index.get(id)?.file).filter((f): f is string => f !== undefined))];
+  if (files.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
+}
+
+connection.onRequest(RunTestsRequest.type, async (params, token) => {
+  const abort = startWorkspaceCode('Running tests', token);
   const out: FolderTestRun[] = [];
   for (const folder of folders.values()) {
     if (params.folderUri && params.folderUri !== folder.uri) continue;
@@ -648,25 +663,15 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const r of run.results) counts[r.status]++;
     connection.console.info(`[${name}] tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${run.durationMs} ms${run.problem ? ` (${run.problem})` : ''}${run.timedOut ? ' (timed out)' : ''}${run.cancelled ? ' (cancelled)' : ''}`);
-    if (evidence) {
-      await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
-      await refreshDrift(folder);
-      // Views showing evidence (tree badges) re-read the files whose artifacts have new evidence.
-      const files = [...new Set(evidence.artifacts().map((id) => folder.index.get(id)?.file).filter((f): f is string => f !== undefined))];
-      if (files.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
-    }
+    if (evidence) await evidenceChanged(folder, evidence, evidence.artifacts());
     out.push(run);
     if (abort.signal.aborted) break;
   }
   return { runId: params.runId, folders: out };
 });
 
-const untrustedMessage = 'Running tests runs workspace code, so it needs a trusted workspace. Trust the folder (Workspaces: Manage Workspace Trust) and run again.';
-
 connection.onRequest(BenchmarkRequest.type, async (params, token) => {
-  if (!trusted) throw new ResponseError(ErrorCodes.InvalidRequest, untrustedMessage.replace('Running tests', 'Benchmarking'));
-  const abort = new AbortController();
-  token?.onCancellationRequested(() => abort.abort());
+  const abort = startWorkspaceCode('Benchmarking', token);
   const progress = await connection.window.createWorkDoneProgress();
   progress.begin('Crucible: benchmarking', 0, 'replaying recorded calls', true);
   progress.token.onCancellationRequested(() => abort.abort());
@@ -687,10 +692,7 @@ connection.onRequest(BenchmarkRequest.type, async (params, token) => {
       });
       for (const o of got) connection.console.info(`[${name}] benchmark ${o.id}: ${o.ok ? `median ${Math.round(o.medianNs!)} ns/call [${Math.round(o.ciLowNs!)}, ${Math.round(o.ciHighNs!)}]` : o.reason}`);
       outcomes.push(...got);
-      await evidence.flush().catch((err) => connection.console.warn(`[${name}] evidence not written: ${(err as Error).message}`));
-      await refreshDrift(folder);
-      const files = [...new Set(got.filter((o) => o.ok).map((o) => folder.index.get(o.id)?.file).filter((f): f is string => f !== undefined))];
-      if (files.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files });
+      await evidenceChanged(folder, evidence, got.filter((o) => o.ok).map((o) => o.id));
       if (abort.signal.aborted) break;
     }
   } finally {

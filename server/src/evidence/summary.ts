@@ -15,24 +15,24 @@ import type { EvidenceStore } from './store';
 export function summarizeEvidence(store: EvidenceStore, id: string, currentHash: string, callers?: number): EvidenceSummary {
   const rec = store.get(id);
   const history = rec?.history ?? [];
-  const tested = lastTwo(history, (e) => e.tests.some((t) => t.status !== 'skipped')).latest;
+  // The score's input already holds the latest tests, coverage and call count.
+  const input = scoreInputFromHistory(history, callers);
   const summary: EvidenceSummary = { status: 'untested', testsPassed: 0, testsTotal: 0, samples: store.callSamples(id).length };
-  if (tested) {
-    summary.testsTotal = tested.tests.filter((t) => t.status !== 'skipped').length;
-    summary.testsPassed = tested.tests.filter((t) => t.status === 'passed').length;
+  if (input.tests) {
+    const tested = lastTwo(history, (e) => e.tests.some((t) => t.status !== 'skipped')).latest!;
+    summary.testsPassed = input.tests.passed;
+    summary.testsTotal = input.tests.passed + input.tests.failed;
     summary.lastRunAt = tested.at;
-    if (summary.testsPassed < summary.testsTotal && tested.hash === currentHash) summary.status = 'failing';
+    if (input.tests.failed > 0 && tested.hash === currentHash) summary.status = 'failing';
     else if (rec?.lastVerifiedHash === currentHash) summary.status = 'verified';
     else summary.status = 'unverified';
   }
   if (rec?.lastVerifiedAt) summary.lastVerifiedAt = rec.lastVerifiedAt;
-  const covered = lastTwo(history, (e) => (e.coverableLines ?? 0) > 0).latest;
-  if (covered) summary.coverage = (covered.coveredLines ?? 0) / covered.coverableLines!;
-  const counted = lastTwo(history, (e) => e.calls !== undefined).latest;
-  if (counted) summary.calls = counted.calls;
+  if (input.coverage) summary.coverage = input.coverage.covered / input.coverage.coverable;
+  if (input.usage?.calls !== undefined) summary.calls = input.usage.calls;
   const benched = lastTwo(history, (e) => e.bench !== undefined).latest;
   if (benched?.bench) summary.medianNs = benched.bench.medianNs;
-  const score = scoreArtifact(scoreInputFromHistory(history, callers));
+  const score = scoreArtifact(input);
   if (score.score !== undefined) summary.score = Math.round(score.score * 100) / 100;
   return summary;
 }

@@ -62,7 +62,7 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
   if ((options.ids?.length ?? 0) > 0 && requested.length === 0) return empty(`None of the requested tests is in the index of this folder.`, plan.runner, plan.argv.join(' '));
   const narrowed = narrow(requested);
   // What ran, as a user could re-run it (without Crucible's reporter and recorder).
-  const command = [plan.argv.join(' '), ...(narrowed.files && (options.ids?.length ?? 0) > 0 ? [`(files: ${narrowed.files.join(', ')})`] : []), ...(narrowed.grep ? [`(tests named "${narrowed.grep}")`] : [])].join(' ');
+  const command = [plan.argv.join(' '), ...(narrowed.files ? [`(files: ${narrowed.files.join(', ')})`] : []), ...(narrowed.grep ? [`(tests named "${narrowed.grep}")`] : [])].join(' ');
   options.onStarted?.(command);
   // Every run records which functions each test executed and samples their calls
   // (server/src/evidence/record/): the code artifacts of the folder are what it maps to.

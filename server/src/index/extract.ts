@@ -250,6 +250,29 @@ function pointAt(text: string, index: number): { row: number; column: number } {
   return { row, column: index - lineStart };
 }
 
+/**
+ * A chunk's results moved to a new origin: positions on the origin's row shift by the
+ * column change, all by the row change; comment offsets by the index change. Unmoved
+ * parts are the same objects.
+ */
+function moveChunk(old: ChunkResult, origin: { index: number; row: number; column: number }): ChunkResult {
+  const dRow = origin.row - old.originRow;
+  const dColumn = origin.column - old.originColumn;
+  const dIndex = origin.index - old.originIndex;
+  if (dRow === 0 && dColumn === 0 && dIndex === 0) return old;
+  const moved = dRow !== 0 || dColumn !== 0;
+  const shift = (r: Range) => shiftRange(r, old.originRow, dRow, dColumn);
+  return {
+    ...old,
+    artifacts: moved ? old.artifacts.map((a) => ({ ...a, range: shift(a.range), selectionRange: shift(a.selectionRange) })) : old.artifacts,
+    comments: dIndex === 0 ? old.comments : old.comments.map((c) => ({ start: c.start + dIndex, end: c.end + dIndex, text: c.text })),
+    firstError: moved && old.firstError ? shift(old.firstError) : old.firstError,
+    originRow: origin.row,
+    originColumn: origin.column,
+    originIndex: origin.index,
+  };
+}
+
 function shiftPosition(p: Position, fromRow: number, dRow: number, dColumn: number): Position {
   return { line: p.line + dRow, character: p.line === fromRow ? p.character + dColumn : p.character };
 }
@@ -339,8 +362,9 @@ class FileWalk {
             // never reused.
             key = `${this.flagsKey}${type}\u0000${start - origin.index}\u0000${this.text.slice(origin.index, end)}`;
             const old = this.oldChunks?.get(key);
-            if (old && !this.changed.some((r) => r.startIndex <= end && r.endIndex >= start) && this.reuse(old, origin)) {
-              this.newChunks.set(key, this.shifted(old, origin));
+            const chunk = old && !this.changed.some((r) => r.startIndex <= end && r.endIndex >= start) ? this.reuse(old, origin) : undefined;
+            if (chunk) {
+              this.newChunks.set(key, chunk);
               reused = true;
             }
           }
@@ -359,40 +383,30 @@ class FileWalk {
     return { artifacts: this.artifacts, embedInputs: this.embedInputs, parseErrors: this.parseErrors, firstError: this.firstError };
   }
 
-  /** Takes an unchanged chunk's results if the `~N` numbering before it is the same. */
-  private reuse(old: ChunkResult, origin: { index: number; row: number; column: number }): boolean {
+  /**
+   * Takes an unchanged chunk's results, moved to where it now stands, if the `~N`
+   * numbering before it is the same; returns them (for the next pass) or undefined.
+   */
+  private reuse(old: ChunkResult, origin: { index: number; row: number; column: number }): ChunkResult | undefined {
     const counts = new Map<string, number>();
     for (const [name, seen] of old.usedNames) {
       const now = counts.get(name) ?? this.usedIds.get(name) ?? 0;
-      if (now !== seen) return false;
+      if (now !== seen) return undefined;
       counts.set(name, now + 1);
     }
     for (const [name, n] of counts) this.usedIds.set(name, n);
-    const dRow = origin.row - old.originRow;
-    const dColumn = origin.column - old.originColumn;
-    const dIndex = origin.index - old.originIndex;
-    const moved = dRow !== 0 || dColumn !== 0;
-    for (const a of old.artifacts) this.artifacts.push(moved ? { ...a, range: shiftRange(a.range, old.originRow, dRow, dColumn), selectionRange: shiftRange(a.selectionRange, old.originRow, dRow, dColumn) } : a);
-    this.embedInputs.push(...old.embedInputs);
-    for (const c of old.comments) this.comments.push(dIndex === 0 ? c : { start: c.start + dIndex, end: c.end + dIndex, text: c.text });
-    this.parseErrors += old.parseErrors;
-    if (old.firstError && !this.firstError) this.firstError = moved ? shiftRange(old.firstError, old.originRow, dRow, dColumn) : old.firstError;
-    return true;
+    const chunk = moveChunk(old, origin);
+    this.comments.push(...chunk.comments); // a walked chunk's comments were pushed by the walk
+    this.adopt(chunk);
+    return chunk;
   }
 
-  /** The reused chunk as it now stands (positions of this pass), for the next pass. */
-  private shifted(old: ChunkResult, origin: { index: number; row: number; column: number }): ChunkResult {
-    if (old.originRow === origin.row && old.originColumn === origin.column && old.originIndex === origin.index) return old;
-    const n = old.artifacts.length;
-    return {
-      ...old,
-      artifacts: this.artifacts.slice(this.artifacts.length - n),
-      comments: old.comments.map((c) => ({ start: c.start + origin.index - old.originIndex, end: c.end + origin.index - old.originIndex, text: c.text })),
-      firstError: old.firstError && shiftRange(old.firstError, old.originRow, origin.row - old.originRow, origin.column - old.originColumn),
-      originRow: origin.row,
-      originColumn: origin.column,
-      originIndex: origin.index,
-    };
+  /** Adds a chunk's artifacts and errors to the file's. */
+  private adopt(chunk: ChunkResult): void {
+    this.artifacts.push(...chunk.artifacts);
+    this.embedInputs.push(...chunk.embedInputs);
+    this.parseErrors += chunk.parseErrors;
+    this.firstError ??= chunk.firstError;
   }
 
   /** Preorder walk of the subtree under the cursor; leaves the cursor where it started. */
@@ -853,10 +867,6 @@ class FileWalk {
       });
       artifacts.push(p.record);
     }
-    this.artifacts.push(...artifacts);
-    this.embedInputs.push(...embedInputs);
-    this.parseErrors += this.chunkErrors;
-    this.firstError ??= this.chunkFirstError;
     const chunk: ChunkResult = {
       artifacts,
       embedInputs,
@@ -868,6 +878,7 @@ class FileWalk {
       originColumn: origin.column,
       originIndex: origin.index,
     };
+    this.adopt(chunk);
     this.tokens = [];
     this.syntax = [];
     this.identifiers = [];

@@ -196,13 +196,16 @@ export class WorkspaceIndex {
   async updateFile(rel: string, text?: string): Promise<boolean> {
     if (!this.accepts(rel)) return this.removeFile(rel);
     if (text !== undefined && text.length > this.options.settings.maxFileSizeBytes) return this.removeFile(rel); // an open editor obeys the size limit too
+    // Trees are kept for editor buffers (typed in again soon), not for disk events
+    // such as a checkout touching hundreds of files.
+    const cache = text !== undefined ? this.cacheFor(rel) : this.caches.get(rel);
     if (text === undefined) {
       const read = await readSource(path.join(this.root, rel), this.options.settings.maxFileSizeBytes);
       this.stats.filesRead++;
       if (!read.ok) return this.removeFile(rel);
       text = read.text;
     }
-    const changed = await this.indexText(rel, text, false, this.cacheFor(rel));
+    const changed = await this.indexText(rel, text, false, cache);
     if (changed) this.scheduleFlush();
     return changed;
   }
