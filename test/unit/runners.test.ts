@@ -100,7 +100,8 @@ const cases: FixtureCase[] = [
 function countsFrom(output: string, summary: RegExp): Record<string, number> {
   const names: Record<string, string> = { pass: 'passed', passing: 'passed', fail: 'failed', failing: 'failed', pending: 'skipped' };
   const counts: Record<string, number> = { passed: 0, failed: 0, skipped: 0 };
-  for (const m of output.matchAll(summary)) {
+  // vitest colours its summary under CI=true even when piped; the counts are read from plain text.
+  for (const m of output.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').matchAll(summary)) {
     const [a, b] = [m[1], m[2]];
     const [n, word] = /^\d+$/.test(a) ? [a, b] : [b, a];
     counts[names[word] ?? word] = Number(n);

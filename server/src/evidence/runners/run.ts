@@ -419,7 +419,10 @@ function spawnGroup(argv: string[], cwd: string, env: NodeJS.ProcessEnv, opts: R
     let tail = '';
     const child = spawn(argv[0], argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const pending: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-    const emit = (line: string, stream: 'stdout' | 'stderr') => {
+    const emit = (raw: string, stream: 'stdout' | 'stderr') => {
+      // Runners colour their output when they think a CI log or TTY reads it (vitest does under
+      // CI=true); the output channel and the error tails are plain text, so colours are dropped.
+      const line = raw.replace(ansi, '');
       tail += `${line}\n`;
       if (tail.length > tailLimit * 2) tail = tail.slice(-tailLimit);
       opts.onOutput?.(line, stream);
