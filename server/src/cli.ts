@@ -2,17 +2,23 @@
 /**
  * `crucible`: the engine from the command line, no VS Code needed.
  *   crucible index <dir> [--json] [--force]
+ *   crucible evidence <dir> [--json] [--trust] [--no-bench] [--bench-seconds N] [--test-command C] [--timeout S]
  *   crucible drift <dir> [--json] [--ci]
- * Exit codes: 0 done, 1 failed (for drift --ci: a regression was found), 2 usage error,
- * 3 store locked by another writer.
+ * Exit codes: 0 done, 1 failed (for drift --ci: a regression was found; for evidence: the
+ * tests could not be run or reported), 2 usage error (also: evidence without --trust
+ * outside CI), 3 store locked by another writer.
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
 import { EvidenceStore } from './evidence/store';
+import { summarizeEvidence } from './evidence/summary';
+import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
+import { lastTwo } from './evidence/history';
 import { defaultSettings, type FolderSummary } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import { StoreLockedError } from './index/store';
@@ -22,6 +28,11 @@ const usage = `Usage: crucible <command> [options]
 
 Commands:
   index <dir>    Index the functions, classes and tests under <dir> into <dir>/.crucible
+  evidence <dir> Run <dir>'s own tests through Crucible (runner detected from package.json,
+                 config files or pytest markers), record which functions each test ran,
+                 their real calls and line coverage, benchmark the functions on the
+                 recorded calls, and print the evidence per artifact. Runs the
+                 workspace's code: needs --trust (not needed when CI is set).
   drift <dir>    List drift found in the recorded evidence (<dir>/.crucible/evidence):
                  tests gone red, slowdowns, code changed since last verified, coverage
                  drops, error-rate rises, flaky tests. Re-indexes first to know the code now.
@@ -29,6 +40,12 @@ Commands:
 Options:
   --json         Print machine-readable JSON instead of a table
   --force        Re-extract every file even if its content is unchanged
+  --trust        (evidence) Allow running the workspace's tests and code
+  --no-bench     (evidence) Run and record the tests, skip the benchmarks
+  --bench-seconds <s>  (evidence) Budget per benchmarked function (default ${defaultSettings.bench.maxSecondsPerArtifact})
+  --test-command <c>   (evidence) The test command instead of detection (as crucible.test.command)
+  --timeout <s>  (evidence) Stop a test run after this long (default ${defaultSettings.test.timeoutSeconds})
+  --verbose      (evidence) Stream the test runner's output to stderr
   --ci           (drift) Exit 1 when a regression is found: test-failure, slowdown,
                  coverage-drop or error-rate (flaky and unverified-change are listed only)
   --exclude <g>  Extra glob to exclude (repeatable); node_modules and *.min.js are always excluded
@@ -39,6 +56,8 @@ Options:
 `;
 
 class UsageError extends Error {}
+/** Refused to run workspace code: exit 2 like a usage error, without the usage text. */
+class TrustError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -48,6 +67,12 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       ci: { type: 'boolean', default: false },
+      trust: { type: 'boolean', default: false },
+      'no-bench': { type: 'boolean', default: false },
+      'bench-seconds': { type: 'string' },
+      'test-command': { type: 'string', default: '' },
+      timeout: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
       exclude: { type: 'string', multiple: true, default: [] },
       'max-file-size': { type: 'string' },
       'ollama-embed-model': { type: 'string', default: process.env.CRUCIBLE_OLLAMA_EMBED_MODEL ?? '' },
@@ -60,10 +85,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command || values.help ? 0 : 2;
   }
-  if (command !== 'index' && command !== 'drift') throw new UsageError(`unknown command '${command}'`);
+  if (command !== 'index' && command !== 'drift' && command !== 'evidence') throw new UsageError(`unknown command '${command}'`);
   if (!dir) throw new UsageError(`${command} needs a directory`);
   if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}'`);
   if (values.ci && command !== 'drift') throw new UsageError('--ci is an option of drift');
+  for (const o of ['trust', 'no-bench', 'verbose', 'bench-seconds', 'test-command', 'timeout'] as const) {
+    if (command !== 'evidence' && values[o] !== undefined && values[o] !== false && values[o] !== '') throw new UsageError(`--${o} is an option of evidence`);
+  }
+  const benchSeconds = positiveNumber(values['bench-seconds'], defaultSettings.bench.maxSecondsPerArtifact, '--bench-seconds');
+  const timeoutSeconds = positiveNumber(values.timeout, defaultSettings.test.timeoutSeconds, '--timeout');
+  // Running tests runs the workspace's code: the editor asks VS Code's Workspace Trust, the
+  // command line an explicit flag (a CI job has already decided to run the repository's code).
+  if (command === 'evidence' && !values.trust && !process.env.CI) {
+    throw new TrustError(`evidence runs the tests and code of ${dir}: pass --trust if you trust it (not needed when CI is set)`);
+  }
   const root = path.resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`${dir} is not a directory`);
   const maxFileSizeBytes = values['max-file-size'] !== undefined ? Number(values['max-file-size']) : defaultSettings.maxFileSizeBytes;
@@ -101,6 +136,9 @@ async function main(argv: string[]): Promise<number> {
   if (!summary) throw new Error('indexing was cancelled');
   // drift indexes first (above) for the hashes of the code as it is now; the index stays readable after close
   if (command === 'drift') return drift(root, index, { json: values.json!, ci: values.ci!, log });
+  if (command === 'evidence') {
+    return evidence(index, { json: values.json!, bench: !values['no-bench'], benchSeconds, timeoutSeconds, testCommand: values['test-command']!, verbose: values.verbose!, log });
+  }
   if (values.json) printJson(index, summary);
   else printTable(index, summary);
   return 0;
@@ -143,6 +181,151 @@ async function drift(root: string, index: WorkspaceIndex, opts: { json: boolean;
   return opts.ci && regressions > 0 ? 1 : 0;
 }
 
+/** A benchmark refusal without the function's own name, so that refusals for the same reason group. */
+function reasonKind(reason: string): string {
+  return reason.replace(/^[\w$.]+ is an instance method: it needs an instance as this, /, 'instance methods need an instance as this; ').replace(/\d+ recorded calls? skipped: \d+ /, 'recorded calls skipped: ');
+}
+
+function positiveNumber(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number of seconds`);
+  return n;
+}
+
+interface EvidenceOptions {
+  json: boolean;
+  bench: boolean;
+  benchSeconds: number;
+  timeoutSeconds: number;
+  testCommand: string;
+  verbose: boolean;
+  log: (m: string) => void;
+}
+
+/**
+ * `crucible evidence`: runs the folder's tests with the recorder (test → artifact mapping,
+ * calls, coverage), benchmarks what has recorded calls, and prints the evidence per
+ * code artifact. Holds the evidence store's lock for the whole run, as the index does.
+ */
+async function evidence(index: WorkspaceIndex, opts: EvidenceOptions): Promise<number> {
+  const store = new EvidenceStore(index.root, { owner: 'crucible evidence (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000), onProblem: (p) => opts.log(p.message) });
+  await store.holdLock();
+  const stamp = new Date().toISOString();
+  const abort = new AbortController();
+  // Ctrl-C stops the runner's whole process group (and a benchmark worker) instead of orphaning it.
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const p of await store.open()) opts.log(p.message);
+    const progress = (m: string) => {
+      if (!opts.json) process.stderr.write(`${m}\n`);
+    };
+    const run = await runFolderTests(index, store, pathToFileURL(index.root).toString(), {
+      runId: `cli-test-${stamp}`,
+      settings: { command: opts.testCommand, timeoutSeconds: opts.timeoutSeconds },
+      signal: abort.signal,
+      onStarted: (command) => progress(`running the tests: ${command}`),
+      onOutput: opts.verbose ? (line) => process.stderr.write(`  | ${line}\n`) : undefined,
+    });
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const r of run.results) counts[r.status]++;
+    if (run.problem) opts.log(run.problem);
+    if (run.timedOut) opts.log(`the test run was stopped after ${opts.timeoutSeconds} s (--timeout); what finished before is recorded`);
+    if (run.cancelled) opts.log('the test run was cancelled');
+    if (run.results.length === 0) {
+      opts.log(`no test results${run.command ? ` from: ${run.command}` : ''}; nothing recorded (the evidence already stored is unchanged)`);
+      return 1;
+    }
+    progress(`${run.results.length} tests in ${(run.durationMs / 1000).toFixed(1)} s (${run.runner}): ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+    if (opts.bench && !abort.signal.aborted) {
+      const benched = await benchmarkFolder(index, store, {
+        runId: `cli-bench-${stamp}`,
+        maxSecondsPerArtifact: opts.benchSeconds,
+        signal: abort.signal,
+        onProgress: (done, total, id) => {
+          if (!opts.json && process.stderr.isTTY) process.stderr.write(`\rbenchmarking ${done + 1}/${total} ${id}`.padEnd(100).slice(0, 100));
+        },
+      });
+      if (!opts.json && process.stderr.isTTY) process.stderr.write('\r'.padEnd(101) + '\r');
+      const ok = benched.filter((b) => b.ok).length;
+      progress(`benchmarked ${ok} of ${benched.length} functions with recorded calls (≤ ${opts.benchSeconds} s each)`);
+      // One line per reason, not per function: instance methods alone can be dozens.
+      const byReason = new Map<string, string[]>();
+      for (const b of benched) if (!b.ok) byReason.set(reasonKind(b.reason ?? "unknown"), [...(byReason.get(reasonKind(b.reason ?? "unknown")) ?? []), b.id]);
+      for (const [reason, ids] of byReason) opts.log(`not benchmarked (${ids.length}): ${reason}: ${opts.verbose || ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more (--verbose lists them)`}`);
+    }
+    await store.flush();
+    const rows = evidenceRows(index, store);
+    if (opts.json) process.stdout.write(JSON.stringify({ artifacts: rows }, null, 2) + '\n');
+    else printEvidenceTable(index.root, rows, run.command);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await store.close();
+  }
+}
+
+interface EvidenceRow {
+  id: string;
+  status: string;
+  tests: { id: string; status: string }[];
+  /** Covered / coverable lines, 0–1, or null when not measured. */
+  coverage: number | null;
+  calls: number | null;
+  samples: number;
+  medianNs: number | null;
+  /** When its tests last all passed on the code there is now (ISO), or null. */
+  lastVerified: string | null;
+  score: number | null;
+}
+
+/** Every function, method and class of the index that has evidence, in file order. */
+function evidenceRows(index: WorkspaceIndex, store: EvidenceStore): EvidenceRow[] {
+  const rows: EvidenceRow[] = [];
+  for (const a of index.artifacts({ kinds: ['function', 'method', 'class'] })) {
+    const rec = store.get(a.id);
+    if (!rec) continue;
+    const s = summarizeEvidence(store, a.id, a.hash);
+    const tested = lastTwo(rec.history, (e) => e.tests.length > 0).latest;
+    rows.push({
+      id: a.id,
+      status: s.status,
+      tests: (tested?.tests ?? []).map((t) => ({ id: t.testId, status: t.status })),
+      coverage: s.coverage ?? null,
+      calls: s.calls ?? null,
+      samples: s.samples,
+      medianNs: s.medianNs ?? null,
+      lastVerified: s.status === 'verified' ? (s.lastVerifiedAt ?? null) : null,
+      score: s.score ?? null,
+    });
+  }
+  return rows;
+}
+
+function formatNs(ns: number | null): string {
+  if (ns === null) return '';
+  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)} ms`;
+  return `${(ns / 1e9).toFixed(2)} s`;
+}
+
+function printEvidenceTable(root: string, rows: EvidenceRow[], command: string): void {
+  const t = new Table({ head: ['artifact', 'status', 'tests', 'coverage', 'calls', 'median', 'score'], style: { head: [], border: [], compact: true } });
+  for (const r of rows) {
+    const passed = r.tests.filter((x) => x.status === 'passed').length;
+    const ran = r.tests.filter((x) => x.status !== 'skipped').length;
+    t.push([r.id, r.status, ran ? `${passed}/${ran}` : '', r.coverage === null ? '' : `${Math.round(r.coverage * 100)}%`, r.calls ?? '', formatNs(r.medianNs), r.score ?? '']);
+  }
+  process.stdout.write(`Crucible evidence of ${root}\n(${command})\n${t.toString()}\n`);
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  process.stdout.write(`${rows.length} artifacts with evidence: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+}
+
 function printJson(index: WorkspaceIndex, summary: FolderSummary): void {
   const artifacts = index.artifacts().map((a) => ({
     id: a.id,
@@ -177,6 +360,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`crucible: ${(err as Error).message}\n\n${usage}`);
+      process.exitCode = 2;
+    } else if (err instanceof TrustError) {
+      process.stderr.write(`crucible: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof StoreLockedError) {
       process.stderr.write(`crucible: ${err.message}\n`);

@@ -134,6 +134,14 @@ describe('drift detection', () => {
       assert.match(events[0].detail, /from per-run intervals/);
       assert.deepEqual(detectSlowdown(view([entry('a', { bench: b })])), []);
     });
+
+    it('gives no verdict on runs of one or two samples, however far apart', () => {
+      const one = (ns: number): BenchEvidence => ({ samplesNs: [ns], medianNs: ns, ciLowNs: ns, ciHighNs: ns });
+      assert.deepEqual(detectSlowdown(view([entry('a', { bench: one(100) }), entry('b', { bench: one(900) })])), []);
+      const two: BenchEvidence = { samplesNs: [100, 101], medianNs: 100.5, ciLowNs: 100, ciHighNs: 101 };
+      const five = bench(2, 1e3, 0.01);
+      assert.deepEqual(detectSlowdown(view([entry('a', { bench: two }), entry('b', { bench: five })])), []);
+    });
   });
 
   describe('unverified-change, coverage-drop, error-rate', () => {

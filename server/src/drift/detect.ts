@@ -36,6 +36,8 @@ export const SLOWDOWN_MIN_RATIO = 1.1;
 export const SLOWDOWN_CONFIDENCE = 0.95;
 /** Fewer timed samples than this per run: the ratio interval falls back to the runs' stored median intervals. */
 export const SLOWDOWN_MIN_SAMPLES = 5;
+/** Below SLOWDOWN_MIN_SAMPLES, the stored per-run intervals are used if both runs have at least this many samples; below it, no verdict. */
+export const SLOWDOWN_FALLBACK_MIN_SAMPLES = 3;
 /** Covered fraction must fall by at least this (5 percentage points). */
 export const COVERAGE_DROP_MIN = 0.05;
 /** Fraction of calls that threw must rise by at least this (10 percentage points)… */
@@ -162,16 +164,22 @@ export function detectSlowdown(view: ArtifactEvidenceView): DriftEvent[] {
   let low: number;
   let high: number;
   let method: string;
+  // Both rules need the point ratio at or above the minimum: below it, no interval can make it fire.
+  if (!(c.medianNs / b.medianNs >= SLOWDOWN_MIN_RATIO * 0.999)) return [];
   if (b.samplesNs.length >= SLOWDOWN_MIN_SAMPLES && c.samplesNs.length >= SLOWDOWN_MIN_SAMPLES) {
     const est = ratioOfMediansCI(b.samplesNs, c.samplesNs, { confidence: SLOWDOWN_CONFIDENCE });
     ({ ratio, low, high } = est);
     method = 'bootstrap';
-  } else {
+  } else if (Math.min(b.samplesNs.length, c.samplesNs.length) >= SLOWDOWN_FALLBACK_MIN_SAMPLES) {
     // Too few samples to resample: the conservative interval from the stored per-run median intervals.
     ratio = c.medianNs / b.medianNs;
     low = c.ciLowNs / b.ciHighNs;
     high = c.ciHighNs / b.ciLowNs;
     method = 'from per-run intervals';
+  } else {
+    // One or two samples (a budget cut short, a slow function): their "interval" is a point
+    // or the two values, which says nothing of the noise; no verdict either way.
+    return [];
   }
   if (!(ratio >= SLOWDOWN_MIN_RATIO && low > 1)) return [];
   const cause = pair.codeChanged ? `after the code changed (${shortHash(pair.baseline.hash)} → ${shortHash(pair.current.hash)})` : `with no change to this code (${shortHash(pair.current.hash)}): a callee, a dependency or the machine`;

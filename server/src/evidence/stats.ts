@@ -100,22 +100,39 @@ export function ratioOfMediansCI(baseline: readonly number[], current: readonly 
   const ratio = median(current) / median(baseline);
   if (baseline.length === 0 || current.length === 0) return { ratio: NaN, low: NaN, high: NaN, confidence: 0 };
   const random = seededRandom(options.seed ?? defaultBootstrapSeed);
-  const b = Float64Array.from(baseline);
-  const c = Float64Array.from(current);
-  const bufB = new Float64Array(b.length);
-  const bufC = new Float64Array(c.length);
+  // Resampling draws indices into the sorted samples; the k-th smallest value of a resample
+  // is then the value at the k-th smallest drawn index, found by counting the draws
+  // (O(n) per resample instead of sorting it: 1,000 artifacts' drift in well under a second).
+  const b = Float64Array.from(baseline).sort();
+  const c = Float64Array.from(current).sort();
+  const countsB = new Uint32Array(b.length);
+  const countsC = new Uint32Array(c.length);
   const ratios = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) ratios[r] = resampledMedian(c, bufC, random) / resampledMedian(b, bufB, random);
+  for (let r = 0; r < resamples; r++) ratios[r] = resampledMedian(c, countsC, random) / resampledMedian(b, countsB, random);
   ratios.sort();
   const alpha = 1 - confidence;
   return { ratio, low: percentileSorted(ratios, alpha / 2), high: percentileSorted(ratios, 1 - alpha / 2), confidence };
 }
 
-function resampledMedian(xs: Float64Array, buf: Float64Array, random: () => number): number {
-  const n = xs.length;
-  for (let i = 0; i < n; i++) buf[i] = xs[Math.floor(random() * n)];
-  buf.sort();
-  return n % 2 ? buf[(n - 1) / 2] : (buf[n / 2 - 1] + buf[n / 2]) / 2;
+/** Median of one bootstrap resample of `sorted` (drawn with replacement), by counting drawn indices. */
+function resampledMedian(sorted: Float64Array, counts: Uint32Array, random: () => number): number {
+  const n = sorted.length;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[Math.floor(random() * n)]++;
+  const lowK = (n - 1) >> 1;
+  const highK = n >> 1;
+  let seen = 0;
+  let low = 0;
+  let haveLow = false;
+  for (let j = 0; j < n; j++) {
+    seen += counts[j];
+    if (!haveLow && seen > lowK) {
+      low = sorted[j];
+      haveLow = true;
+    }
+    if (seen > highK) return (low + sorted[j]) / 2;
+  }
+  return low;
 }
 
 /** Linear interpolation between order statistics (type 7, as R's default). */
