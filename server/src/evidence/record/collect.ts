@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import type { CallSample, JsonValue } from '../model';
 import { testArtifactId } from '../runners/types';
+import { collectPython } from './collectPython';
 
 /** What collect needs to know of an artifact (an `ArtifactRecord` fits). */
 export interface RecordArtifact {
@@ -312,5 +313,6 @@ export function collectRecording(dir: string, root: string, artifacts: RecordArt
     r.coverableLines = coverable.length;
     r.coveredLines = coverable.filter((l) => set.has(l)).length;
   }
+  collectPython(dir, root, artifacts, result, maxSamples);
   return result;
 }

@@ -10,9 +10,10 @@
  *   (which resets the counters), so what ran between two boundaries belongs to
  *   the test in between;
  * - wraps exported functions and class methods of the workspace's CommonJS
- *   modules (and, under vitest, of the modules in vite-node's module cache) in
- *   a Proxy that records the first calls: arguments before and after, result or
- *   thrown error, duration;
+ *   modules (under vitest, of the modules in vite-node's module cache; under
+ *   jest, of the CommonJS modules of jest-runtime's registry, manual mocks and
+ *   `jest.fn()`s left alone) in a Proxy that records the first calls: arguments
+ *   before and after, result or thrown error, duration;
  * - appends NDJSON lines to `$CRUCIBLE_RECORD_DIR/rec-<pid>-<thread>.ndjson`:
  *   `{type:'script', s, file, map}` once per workspace script (`map` is the raw
  *   `sourceMappingURL`), `{type:'coverage', test, scope, scripts:[{s, functions:
@@ -26,7 +27,14 @@
  * a test's hooks and body) and `test:complete` (after its `afterEach` hooks)
  * events, subtests included; what runs outside a test there (module loading,
  * suites' own hooks), or everything once tests overlap (concurrency), is the
- * file's (scope `file`). Anything else: the whole process, no test.
+ * file's (scope `file`); jest (jest-circus): the test environment's
+ * `handleTestEvent`, added to (or chained with) each environment when its
+ * jest-runtime Runtime first requires anything: `test_start` (before the test's
+ * `beforeEach` hooks) to `test_done` (after its `afterEach` hooks); a test file
+ * with concurrent tests is the file's. Anything else: the whole process, no test.
+ *
+ * Values may come from another realm (jest runs tests in a vm context): the
+ * serialiser uses brand checks (`util.types`), not `instanceof`.
  *
  * It must never change an outcome: every step is in try/catch, calls are
  * forwarded with `Reflect.apply` (same `this`, same arguments, same result or
@@ -312,6 +320,118 @@ function crucibleStart() {
     origDefineProperty(Object, 'defineProperty', { value: defineProperty, writable: true, configurable: true, enumerable: false });
   }
 
+  // jest: jest-circus calls the test environment's handleTestEvent (when it has one) at every event;
+  // jest-runtime holds the environment and the test file. Each Runtime is caught at its first
+  // require (before jest-circus reads handleTestEvent), and its environment gets a handleTestEvent
+  // that chains the environment's own. test_start comes before a test's beforeEach hooks,
+  // test_done after its afterEach hooks. Concurrent tests overlap: a file that has any is the file's.
+  const jestRuntimes = new WeakSet();
+  const jestEnvironments = new WeakSet();
+  const jestRuntimeProtos = new WeakSet();
+  const jestLoaderProtos = new WeakSet();
+  const jestRun = { file: undefined, concurrent: false };
+  function jestTitlePath(test) {
+    const names = [];
+    for (let t = test; t && t.parent && names.length < 100; t = t.parent) names.unshift(String(t.name));
+    return names;
+  }
+  function jestHasConcurrent(block, depth) {
+    if (!block || !Array.isArray(block.children) || depth > 100) return false;
+    for (const c of block.children) {
+      if (c && c.type === 'test' && c.concurrent) return true;
+      if (c && c.type === 'describeBlock' && jestHasConcurrent(c, depth + 1)) return true;
+    }
+    return false;
+  }
+  function jestEvent(event, state, file) {
+    const name = event && event.name;
+    if (name === 'run_start') {
+      if (current) testEnd();
+      flush(null, 'outside');
+      jestRun.file = file;
+      jestRun.concurrent = jestHasConcurrent(state && state.rootDescribeBlock, 0);
+    } else if (name === 'run_finish') {
+      if (current) testEnd();
+      if (jestRun.concurrent && jestRun.file === file) flush({ file, titlePath: [] }, 'file');
+      else flush(null, 'outside');
+      jestRun.file = undefined;
+      jestRun.concurrent = false;
+    } else if (jestRun.concurrent && jestRun.file === file) {
+      return;
+    } else if (name === 'test_start') {
+      testBegin({ file, titlePath: jestTitlePath(event.test) });
+    } else if (name === 'test_done' || name === 'test_skip' || name === 'test_todo') {
+      testEnd();
+    }
+  }
+  function hookJestEnvironment(env, testPath) {
+    if (!env || typeof env !== 'object' || typeof testPath !== 'string' || jestEnvironments.has(env)) return;
+    jestEnvironments.add(env);
+    const file = path.resolve(testPath);
+    const theirs = env.handleTestEvent;
+    origDefineProperty(env, 'handleTestEvent', {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: function handleTestEvent(event, state) {
+        try { jestEvent(event, state, file); } catch (e) {}
+        if (typeof theirs === 'function') return Reflect.apply(theirs, this, arguments);
+      },
+    });
+  }
+  // Where a module of the test's registry has run (jest 30: CjsLoader#loadModule, before: Runtime#_loadModule).
+  function hookJestLoader(proto, key) {
+    if (!proto || jestLoaderProtos.has(proto)) return;
+    const d = Object.getOwnPropertyDescriptor(proto, key);
+    if (!d || typeof d.value !== 'function' || !d.writable) return;
+    jestLoaderProtos.add(proto);
+    const orig = d.value;
+    const wrapped = {
+      [key](localModule, from, moduleName, modulePath) {
+        const r = Reflect.apply(orig, this, arguments);
+        try { instrumentJestModule(localModule, modulePath); } catch (e) {}
+        return r;
+      },
+    }[key];
+    origDefineProperty(proto, key, { ...d, value: wrapped });
+  }
+  const mocksDir = path.sep + '__mocks__' + path.sep;
+  function instrumentJestModule(localModule, modulePath) {
+    if (!localModule || typeof localModule !== 'object' || typeof modulePath !== 'string') return;
+    const file = workspacePath(modulePath);
+    // Manual mocks are what the user wrote to stand in for a module: left as they are.
+    if (!file || file.includes(mocksDir) || !/\.[cm]?[jt]sx?$/.test(file)) return;
+    const exp = localModule.exports;
+    const wrapped = instrumentExports(exp, file);
+    if (wrapped !== exp) localModule.exports = wrapped;
+  }
+  function seeJestRuntime(rt) {
+    jestRuntimes.add(rt);
+    const loader = rt.cjsLoader;
+    if (loader && typeof loader === 'object') hookJestLoader(Object.getPrototypeOf(loader), 'loadModule');
+    hookJestEnvironment(rt._environment, rt._testPath);
+  }
+  function hookJestRuntime(exp) {
+    const Runtime = typeof exp === 'function' ? exp : exp && exp.default;
+    const proto = typeof Runtime === 'function' ? Runtime.prototype : undefined;
+    if (!proto || typeof proto !== 'object' || jestRuntimeProtos.has(proto)) return;
+    jestRuntimeProtos.add(proto);
+    hookJestLoader(proto, '_loadModule');
+    for (const key of ['requireModule', 'requireInternalModule', 'requireModuleOrMock']) {
+      const d = Object.getOwnPropertyDescriptor(proto, key);
+      if (!d || typeof d.value !== 'function' || !d.writable) continue;
+      const orig = d.value;
+      const wrapped = {
+        [key]() {
+          if (this && typeof this === 'object' && !jestRuntimes.has(this)) { try { seeJestRuntime(this); } catch (e) {} }
+          return Reflect.apply(orig, this, arguments);
+        },
+      }[key];
+      origDefineProperty(proto, key, { ...d, value: wrapped });
+    }
+  }
+  const jestRuntimeFile = /[\\/]jest-runtime[\\/]build[\\/]index\.js$/;
+
   // ---- call samples ----
   const proxies = new WeakSet();
   const proxyOf = new WeakMap();
@@ -391,6 +511,8 @@ function crucibleStart() {
   }
   function instrumentValue(value, file, name) {
     if (typeof value !== 'function' || proxies.has(value)) return value;
+    // A jest.fn() / vi.fn() the module exports: a mock, not the module's code.
+    if (value._isMockFunction === true) return value;
     if (isClass(value) || (value.prototype && Object.getOwnPropertyNames(value.prototype).length > 1)) {
       instrumentClass(value, file, value.name || name);
       return value;
@@ -405,9 +527,11 @@ function crucibleStart() {
       return wrapped;
     }
     instrumented.add(exp);
+    let sealed = null;
     for (const k of Object.keys(exp)) {
       const d = Object.getOwnPropertyDescriptor(exp, k);
       if (!d) continue;
+      if (d.get && !d.configurable) { (sealed || (sealed = new Set())).add(k); continue; }
       if ('value' in d) {
         if (typeof d.value !== 'function') continue;
         const v = instrumentValue(d.value, file, k);
@@ -425,6 +549,22 @@ function crucibleStart() {
         });
       }
     }
+    if (sealed) {
+      // esbuild's CommonJS output (tsx, ts-node with swc/esbuild) defines exports as
+      // non-configurable getters, which cannot be redefined: the module's exports are
+      // handed out through a Proxy whose get wraps those functions (Proxy invariants
+      // allow any value for an accessor property). Only a require after the load sees it.
+      const keys = sealed;
+      const view = new Proxy(exp, {
+        get(target, key, receiver) {
+          const v = Reflect.get(target, key, receiver);
+          if (typeof key !== 'string' || !keys.has(key) || typeof v !== 'function') return v;
+          try { return instrumentValue(v, file, key); } catch (e) { return v; }
+        },
+      });
+      instrumented.add(view);
+      return view;
+    }
     return exp;
   }
   const origLoad = Module.prototype.load;
@@ -435,7 +575,7 @@ function crucibleStart() {
       if (file) {
         const exp = instrumentExports(this.exports, file);
         if (exp !== this.exports) this.exports = exp;
-      }
+      } else if (typeof filename === 'string' && jestRuntimeFile.test(filename)) hookJestRuntime(this.exports);
     } catch (e) {}
     return r;
   };
@@ -453,6 +593,14 @@ function crucibleStart() {
   // ---- a safe serialiser: JSON-safe, cycles, class instances, caps ----
   const MAX_DEPTH = 6, MAX_ITEMS = 50, MAX_STRING = 1000, MAX_NODES = 2000;
   const ObjProto = Object.prototype;
+  // Values may come from another realm (jest runs tests in a vm context): brand checks, not instanceof.
+  const types = require('util').types;
+  function isObjectPrototype(proto) {
+    if (proto === ObjProto) return true;
+    if (Object.getPrototypeOf(proto) !== null) return false;
+    const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor');
+    return !!ctor && typeof ctor.value === 'function' && ctor.value.name === 'Object' && ctor.value.prototype === proto && /\[native code\]\s*\}$/.test(FnToString.call(ctor.value));
+  }
   function serialise(value) {
     const seen = new Set();
     let nodes = 0;
@@ -478,20 +626,20 @@ function crucibleStart() {
           if (v.length > n) a.push(more(v.length - n));
           return a;
         }
-        if (v instanceof Date) { const time = Date.prototype.getTime.call(v); return { __type: 'Date', value: Number.isNaN(time) ? 'Invalid Date' : new Date(time).toISOString() }; }
-        if (v instanceof RegExp) return { __type: 'RegExp', value: RegExp.prototype.toString.call(v) };
-        if (v instanceof Error) {
+        if (types.isDate(v)) { const time = Date.prototype.getTime.call(v); return { __type: 'Date', value: Number.isNaN(time) ? 'Invalid Date' : new Date(time).toISOString() }; }
+        if (types.isRegExp(v)) return { __type: 'RegExp', value: RegExp.prototype.toString.call(v) };
+        if (v instanceof Error || types.isNativeError(v)) {
           const o = { __type: 'Error', name: String(v.name), message: String(v.message) };
           for (const k of Object.keys(v)) { const d = Object.getOwnPropertyDescriptor(v, k); if (d && 'value' in d) o[k] = s(d.value, depth + 1); }
           return o;
         }
-        if (v instanceof Map) {
+        if (types.isMap(v)) {
           const entries = [];
           let i = 0;
           for (const [k, val] of Map.prototype.entries.call(v)) { if (i++ >= MAX_ITEMS) { entries.push(more(v.size - MAX_ITEMS)); break; } entries.push([s(k, depth + 1), s(val, depth + 1)]); }
           return { __type: 'Map', entries };
         }
-        if (v instanceof Set) {
+        if (types.isSet(v)) {
           const values = [];
           let i = 0;
           for (const val of Set.prototype.values.call(v)) { if (i++ >= MAX_ITEMS) { values.push(more(v.size - MAX_ITEMS)); break; } values.push(s(val, depth + 1)); }
@@ -504,10 +652,10 @@ function crucibleStart() {
           if (len > MAX_ITEMS) values.push(more(len - MAX_ITEMS));
           return { __type: (v.constructor && v.constructor.name) || 'TypedArray', length: len, values };
         }
-        if (typeof v.then === 'function' && v instanceof Promise) return '[Promise]';
+        if (types.isPromise(v)) return '[Promise]';
         const o = {};
         const proto = Object.getPrototypeOf(v);
-        if (proto !== ObjProto && proto !== null) {
+        if (proto !== null && !isObjectPrototype(proto)) {
           const ctor = proto && Object.getOwnPropertyDescriptor(proto, 'constructor');
           o.__class = (ctor && typeof ctor.value === 'function' && ctor.value.name) || 'Object';
         }

@@ -2,7 +2,9 @@
  * Runs the workspace's tests as `runTests` does, with the recording preload in
  * every Node process of the run, and returns the per-test report together with
  * the evidence per artifact (tests that executed it, execution counts, line
- * coverage, sampled calls). See preload.ts for how, collect.ts for the mapping.
+ * coverage, sampled calls). See preload.ts for how, collect.ts for the mapping;
+ * pytest runs get the recorder plugin of pytestRecorder.ts instead (collected by
+ * collectPython.ts).
  */
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +13,9 @@ import type { ArtifactTestResult } from '../model';
 import { runTests } from '../runners/run';
 import { testArtifactId, type RunnerPlan, type RunTestsOptions, type TestRunReport } from '../runners/types';
 import { collectRecording, type RecordArtifact, type RecordedArtifact, type RecordingResult } from './collect';
+import { pythonRecordingNotes } from './collectPython';
 import { recordPreload } from './preload';
+import { pytestRecorder, pytestRecorderModule } from './pytestRecorder';
 
 export interface RecordOptions {
   /** Calls recorded per function per process (default 20). */
@@ -23,10 +27,15 @@ export interface RecordOptions {
 export interface RecordedRun {
   report: TestRunReport;
   recording: RecordingResult;
+  /** Why recording stayed out of (part of) the run: pytest under coverage.py or a debugger. */
+  notes?: string[];
 }
 
-/** The plan with the preload added: NODE_OPTIONS for every process, and mocha's root-hook `--require`. */
-export function recordingPlan(plan: RunnerPlan, preload: string, outDir: string, root: string, samplesPerFunction?: number): RunnerPlan {
+/**
+ * The plan with the preload added: NODE_OPTIONS for every process, and mocha's root-hook `--require`;
+ * for pytest, `-p crucible_pytest_recorder` with `pythonDir` (where the plugin is) first on PYTHONPATH.
+ */
+export function recordingPlan(plan: RunnerPlan, preload: string, outDir: string, root: string, samplesPerFunction?: number, pythonDir?: string): RunnerPlan {
   const nodeOptions = [process.env.NODE_OPTIONS, plan.env?.NODE_OPTIONS, `--require ${JSON.stringify(preload)}`].filter(Boolean).join(' ');
   const env: Record<string, string> = { ...plan.env, NODE_OPTIONS: nodeOptions, CRUCIBLE_RECORD_ROOT: root, CRUCIBLE_RECORD_DIR: outDir };
   if (samplesPerFunction !== undefined) env.CRUCIBLE_RECORD_SAMPLES = String(samplesPerFunction);
@@ -39,6 +48,16 @@ export function recordingPlan(plan: RunnerPlan, preload: string, outDir: string,
     argv = [...argv.slice(0, at), '--require', preload, ...argv.slice(at)];
     globs = globs?.map((i) => (i >= at ? i + 2 : i));
   }
+  if (plan.runner === 'pytest' && pythonDir) {
+    // The user's PYTHONPATH (the plan's, else the environment's) stays after ours.
+    env.PYTHONPATH = [pythonDir, plan.env?.PYTHONPATH ?? process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    // Right after `pytest` (`-m pytest` or the script), so no `--` can turn it into a file name.
+    let at = argv.findIndex((w, i) => (w === 'pytest' || w === 'py.test') && argv[i - 1] === '-m');
+    if (at < 0) at = argv.findIndex((w) => /^py\.?test$/.test(path.basename(w)));
+    if (at < 0) at = argv.indexOf('--') < 0 ? argv.length - 1 : argv.indexOf('--') - 1;
+    argv = [...argv.slice(0, at + 1), '-p', pytestRecorderModule, ...argv.slice(at + 1)];
+    globs = globs?.map((i) => (i > at ? i + 2 : i));
+  }
   return { ...plan, argv, env, ...(globs ? { globs } : {}) };
 }
 
@@ -50,10 +69,12 @@ export async function runTestsRecorded(plan: RunnerPlan, opts: RunTestsOptions, 
     const preload = path.join(tmp, 'crucible-record.cjs');
     const outDir = path.join(tmp, 'out');
     writeFileSync(preload, recordPreload);
+    if (plan.runner === 'pytest') writeFileSync(path.join(tmp, `${pytestRecorderModule}.py`), pytestRecorder);
     mkdirSync(outDir);
-    const report = await runTests(recordingPlan(plan, preload, outDir, root, options.samplesPerFunction), { ...opts, root: opts.root ?? plan.cwd });
+    const report = await runTests(recordingPlan(plan, preload, outDir, root, options.samplesPerFunction, tmp), { ...opts, root: opts.root ?? plan.cwd });
     const recording = collectRecording(outDir, root, artifacts, options.maxSamples ?? 100);
-    return { report, recording };
+    const notes = pythonRecordingNotes(outDir);
+    return { report, recording, ...(notes.length > 0 ? { notes } : {}) };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
