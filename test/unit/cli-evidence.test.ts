@@ -5,7 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { tempWorkspace } from '../support/tempWorkspace';
@@ -126,6 +126,27 @@ describe('crucible evidence CLI', function () {
       assert.deepEqual(JSON.parse(stdout), { events: [] });
       const table = await run(process.execPath, [cli, 'evidence', ws.root, '--trust', '--no-bench', '--json', '--timeout', '60'], { env: env() });
       assert.equal((JSON.parse(table.stdout) as { artifacts: Row[] }).artifacts.find((r) => r.id === 'src/price.js#total')?.status, 'verified');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  it('records and replays calls of TypeScript modules loaded through tsx (node --import tsx --test)', async () => {
+    const ws = tempWorkspace({
+      'package.json': JSON.stringify({ name: 'ts', private: true, type: 'commonjs', scripts: { test: 'node --import tsx --test test/price.test.ts' } }),
+      'src/price.ts': 'export function total(xs: number[]): number {\n  return xs.reduce((a, b) => a + b, 0);\n}\nexport const half = (x: number): number => x / 2;\n',
+      'test/price.test.ts': "import { it } from 'node:test';\nimport assert from 'node:assert';\nimport { total, half } from '../src/price';\nit('totals', () => assert.equal(total([1, 2]), 3));\nit('halves', () => assert.equal(half(4), 2));\n",
+    });
+    try {
+      // tsx from this repository, as a workspace would have it in its own node_modules
+      symlinkSync(path.resolve(__dirname, '../../node_modules'), path.join(ws.root, 'node_modules'), 'dir');
+      const { stdout } = await run(process.execPath, [cli, 'evidence', ws.root, '--trust', '--json', '--bench-seconds', '1'], { env: env() });
+      const rows = new Map((JSON.parse(stdout) as { artifacts: (Row & { samples: number })[] }).artifacts.map((r) => [r.id, r]));
+      const total = rows.get('src/price.ts#total')!;
+      assert.deepEqual(total.tests, [{ id: 'test/price.test.ts#totals', status: 'passed' }]);
+      assert.equal(total.samples, 1, 'the call through esbuild-style exports (non-configurable getters) is sampled');
+      assert.ok(total.medianNs !== null && total.medianNs > 0, 'and replayed by the benchmark');
+      assert.equal(rows.get('src/price.ts#half')!.samples, 1);
     } finally {
       ws.remove();
     }

@@ -57,6 +57,15 @@ describe('drift detection', () => {
       assert.match(events[0].detail, /the test changed/);
     });
 
+    it('on a test’s own evidence, a change in the code it executed is a code change, not flakiness', () => {
+      const own = (status: ArtifactTestResult['status'], codeHash: string) => ({ ...test('t1', status, 'x'), codeHash });
+      const changed = detectTestFailures(view([entry('t', { tests: [own('passed', 'c1')] }), entry('t', { tests: [own('failed', 'c2')] })]));
+      assert.deepEqual(changed.map((e) => e.kind), ['test-failure']);
+      assert.match(changed[0].detail, /the code it executed changed \(c1 → c2\)/);
+      const same = detectTestFailures(view([entry('t', { tests: [own('passed', 'c1')] }), entry('t', { tests: [own('failed', 'c1')] })]));
+      assert.deepEqual(same.map((e) => e.kind), ['flaky']);
+    });
+
     it('calls a flip with identical code flaky, not drift', () => {
       const events = detectTestFailures(view([entry('a', { tests: [test('t1', 'passed')] }), entry('a', { tests: [test('t1', 'failed')] })]));
       assert.deepEqual(events.map((e) => e.kind), ['flaky']);

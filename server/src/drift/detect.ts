@@ -66,6 +66,7 @@ interface TestPoint {
   entry: Entry;
   status: 'passed' | 'failed';
   testHash?: string;
+  codeHash?: string;
 }
 
 /** Each test's non-skipped outcomes across the history, oldest first. */
@@ -76,13 +77,15 @@ function testSeries(history: readonly Entry[]): Map<string, TestPoint[]> {
       if (t.status === 'skipped') continue;
       let s = series.get(t.testId);
       if (!s) series.set(t.testId, (s = []));
-      s.push({ entry, status: t.status, testHash: t.testHash });
+      s.push({ entry, status: t.status, testHash: t.testHash, codeHash: t.codeHash });
     }
   }
   return series;
 }
 
-const sameCode = (a: TestPoint, b: TestPoint) => a.entry.hash === b.entry.hash && (a.testHash === undefined || b.testHash === undefined || a.testHash === b.testHash);
+/** Equal where both runs know it: undefined (not recorded) never counts as a change. */
+const same = (x: string | undefined, y: string | undefined) => x === undefined || y === undefined || x === y;
+const sameCode = (a: TestPoint, b: TestPoint) => a.entry.hash === b.entry.hash && same(a.testHash, b.testHash) && same(a.codeHash, b.codeHash);
 
 /**
  * `flaky`: within the last FLAKY_WINDOW runs that had the test, its outcome changed
@@ -132,7 +135,12 @@ export function detectTestFailures(view: ArtifactEvidenceView): DriftEvent[] {
     const firstFail = points[lastPass + 1];
     const since = firstFail === latest ? `in the run of ${day(latest.entry.at)}` : `since the run of ${day(firstFail.entry.at)} (still failing on ${day(latest.entry.at)})`;
     if (!sameCode(passed, firstFail)) {
-      const what = passed.entry.hash !== firstFail.entry.hash ? `the code changed (${shortHash(passed.entry.hash)} → ${shortHash(firstFail.entry.hash)})` : `the test changed (${shortHash(passed.testHash)} → ${shortHash(firstFail.testHash)})`;
+      const what =
+        passed.entry.hash !== firstFail.entry.hash
+          ? `the code changed (${shortHash(passed.entry.hash)} → ${shortHash(firstFail.entry.hash)})`
+          : !same(passed.testHash, firstFail.testHash)
+            ? `the test changed (${shortHash(passed.testHash)} → ${shortHash(firstFail.testHash)})`
+            : `the code it executed changed (${shortHash(passed.codeHash)} → ${shortHash(firstFail.codeHash)})`;
       const flaky = flips.get(testId);
       const note = flaky ? `; note: it also flipped without a code change on ${flaky.map(([, b]) => day(b.entry.at)).join(', ')}, so it may be flaky` : '';
       events.push({ artifact: view.artifact, kind: 'test-failure', detail: `test ${testId} fails ${since}; it passed on ${day(passed.entry.at)} and ${what}${note}` });

@@ -38,6 +38,12 @@ export interface ArtifactTestResult {
   durationMs: number;
   /** Content hash of the test's own code at that run, when the test is an indexed artifact: a changed test is a code change too. */
   testHash?: string;
+  /**
+   * On a test's own evidence: a hash of the code the test executed in that run (the
+   * hashes of the artifacts the recorder saw it run), so a test that fails after a
+   * function it calls changed is told apart from a flaky one.
+   */
+  codeHash?: string;
 }
 
 /** One recorded real call of the artifact (arguments and outcome already serialised). */

@@ -6,6 +6,7 @@
  * No LSP here: the server and the CLI call it. It never runs anything unless its
  * caller has established that the workspace is trusted.
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BenchmarkOutcome, FolderTestRun, TestResultInfo } from '../protocol';
@@ -67,7 +68,7 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
   // Every run records which functions each test executed and samples their calls
   // (server/src/evidence/record/): the code artifacts of the folder are what it maps to.
   const code = index.artifacts({ kinds: ['function', 'method', 'class'] });
-  const { report, recording } = await runTestsRecorded(
+  const { report, recording, notes } = await runTestsRecorded(
     plan,
     {
       ...narrowed,
@@ -78,6 +79,9 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
     },
     code,
   );
+
+  // Why the recorder stayed out (coverage.py or a debugger active, …): said where the run's output goes.
+  for (const note of notes ?? []) options.onOutput?.(`[crucible] ${note}`);
 
   const results: TestResultInfo[] = report.results.map((r) => {
     const id = testArtifactId(r);
@@ -94,11 +98,21 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
       outcomes: results.map((r) => ({ testId: r.id, status: r.status, durationMs: r.durationMs, ...(r.message ? { error: r.message.split('\n')[0] } : {}) })),
     };
     const perArtifact = new Map<string, ArtifactRunInput>();
-    // The tests themselves: each one's outcome proves (or not) its own code.
+    // What each test executed, as `id=hash` of the code artifacts (for its codeHash below).
+    const executed = new Map<string, string[]>();
+    for (const [id, rec] of recording.artifacts) {
+      const a = index.get(id);
+      if (!a) continue;
+      for (const t of testResultsOf(rec, report)) executed.set(t.testId, [...(executed.get(t.testId) ?? []), `${id}=${a.hash}`]);
+    }
+    // The tests themselves: each one's outcome proves (or not) its own code, and its
+    // codeHash tells drift whether the code it ran changed (a failure then is not flaky).
     for (const r of results) {
       const test = r.indexed ? index.get(r.id) : undefined;
       if (!test) continue;
-      perArtifact.set(test.id, { hash: test.hash, tests: [{ testId: test.id, status: r.status, durationMs: r.durationMs, testHash: test.hash }] });
+      const ran = executed.get(test.id);
+      const codeHash = ran ? createHash('sha256').update(ran.sort().join('\n')).digest('hex').slice(0, 16) : undefined;
+      perArtifact.set(test.id, { hash: test.hash, tests: [{ testId: test.id, status: r.status, durationMs: r.durationMs, testHash: test.hash, ...(codeHash ? { codeHash } : {}) }] });
     }
     // The code they executed: which tests ran it, how often, with what, how much of it.
     for (const [id, rec] of recording.artifacts) {
