@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import type { Locator } from 'playwright-core';
 import { repoRoot } from './codeServer';
 import { e2eSession, note } from './session';
 import { attributes, waitFor, Workbench } from './workbench';
@@ -132,6 +133,23 @@ describe('e2e: Crucible in code-server, driven through the UI', function () {
     await waitFor(statusCount(indexedArtifacts), `the status bar back at ${indexedArtifacts} artifacts`, 15_000);
   });
 
+  // The Test Explorer's rows. A row's accessible name is its label, then its state: "cart (Not yet run)".
+  const testRow = (level: number, label: string) => page().locator(`.test-explorer [role="treeitem"][aria-level="${level}"][aria-label^=${JSON.stringify(`${label} (`)}]`);
+  const withState = (row: Locator, state: 'passed' | 'failed') => row.filter({ has: page().locator(`.computed-state.codicon-testing-${state}-icon`) });
+  /** Expands file → describe → … down to the last label's parent; returns the last row. */
+  async function revealTest(chain: string[]): Promise<Locator> {
+    for (let level = 1; level < chain.length; level++) {
+      const row = await waitFor(testRow(level, chain[level - 1]), `"${chain[level - 1]}" in the Test Explorer`, 30_000);
+      if ((await row.getAttribute('aria-expanded')) === 'false') await row.locator('.monaco-tl-twistie').click();
+    }
+    return waitFor(testRow(chain.length, chain.at(-1)!), `"${chain.at(-1)}" in the Test Explorer`);
+  }
+  // file → describe → describe → it, as the Crucible TestController nests them.
+  const totalsTest = ['test/cart.test.ts', 'cart', 'totals', 'lineTotal, cartSubtotal and itemCount add up quantities and prices'];
+  const addItemTest = ['test/cart.test.ts', 'cart', 'addItem / removeItem', 'appends a new line with a default quantity of one'];
+  /** The line of src/cart.ts that defines lineTotal, as the editor renders it. */
+  const lineTotalLine = () => page().locator('.editor-instance .view-line', { hasText: 'export const lineTotal = ' });
+
   it('runs a demo-shop test from the Testing view and shows it passed', async function () {
     this.timeout(120_000);
     // The example's tests run as `node --import tsx --test`: the temp copy resolves tsx through
@@ -140,20 +158,78 @@ describe('e2e: Crucible in code-server, driven through the UI', function () {
     if (!existsSync(modules)) symlinkSync(path.join(repoRoot, 'node_modules'), modules, 'dir');
 
     await workbench.runCommand('Testing: Focus on Test Explorer View');
-    // file → describe → describe → it, as the Crucible TestController nests them.
-    const chain = ['test/cart.test.ts', 'cart', 'totals', 'lineTotal, cartSubtotal and itemCount add up quantities and prices'];
-    // A row's accessible name is its label, then its state: "cart (Not yet run)".
-    const testRow = (level: number) => page().locator(`.test-explorer [role="treeitem"][aria-level="${level}"][aria-label^=${JSON.stringify(`${chain[level - 1]} (`)}]`);
-    for (let level = 1; level < chain.length; level++) {
-      const row = await waitFor(testRow(level), `"${chain[level - 1]}" in the Test Explorer`, 30_000);
-      if ((await row.getAttribute('aria-expanded')) === 'false') await row.locator('.monaco-tl-twistie').click();
-    }
-    const test = await waitFor(testRow(chain.length), `the test "${chain.at(-1)}" in the Test Explorer`);
+    const test = await revealTest(totalsTest);
     await test.hover();
     await test.locator('.action-label[aria-label="Run Test"]').click();
-    await waitFor(testRow(chain.length).filter({ has: page().locator('.computed-state.codicon-testing-passed-icon') }), 'the test shown as passed after its run', 60_000);
+    await waitFor(withState(testRow(totalsTest.length, totalsTest.at(-1)!), 'passed'), 'the test shown as passed after its run', 60_000);
     assert.match((await test.getAttribute('aria-label')) ?? '', /passed/i);
     await workbench.screenshot('06-testing-view');
+  });
+
+  it('shows the evidence of the run when a function’s name is hovered in the editor', async function () {
+    this.timeout(60_000);
+    // The test just run calls lineTotal three times (once directly, twice through cartSubtotal).
+    await (await waitFor(page().locator('.activitybar a[aria-label="Crucible"]'), 'the Crucible view container')).click();
+    const cartFile = await waitFor(tree().locator('[role="treeitem"][aria-level="1"][aria-label="src/cart.ts"]'), 'src/cart.ts in the Artifacts tree');
+    if ((await cartFile.getAttribute('aria-expanded')) === 'false') await cartFile.click();
+    await (await waitFor(treeItem(/^lineTotal$/, 2), 'lineTotal under src/cart.ts')).click();
+    await waitFor(page().locator('.tabs-container .tab.active[aria-label^="cart.ts"]'), 'src/cart.ts opened from the tree');
+
+    await lineTotalLine().locator('span', { hasText: /^lineTotal$/ }).first().hover();
+    const hover = await waitFor(page().locator('.monaco-hover', { hasText: 'Crucible · lineTotal (function)' }), 'the Crucible hover on lineTotal', 20_000);
+    const text = ((await hover.innerText()) ?? '').replace(/\s+/g, ' ');
+    assert.match(text, /✓ verified · tests 1\/1 passing \(run \d{4}-\d\d-\d\d \d\d:\d\d\)/, `hover: ${text}`);
+    // How many of the calls were also recorded with their arguments is the recorder's business, not the hover's.
+    assert.match(text, /coverage 100% · 3 calls in the last run, \d+ recorded/, `hover: ${text}`);
+    assert.match(text, /Last verified \d{4}-\d\d-\d\d \d\d:\d\d, on this code\./, `hover: ${text}`);
+    await workbench.screenshot('07-hover-evidence');
+    await page().keyboard.press('Escape');
+    await waitFor(page().locator('.monaco-hover', { hasText: 'Crucible · lineTotal' }), 'the hover closed', 10_000, 'hidden');
+  });
+
+  it('breaks a function in the editor, runs the test file from the Testing view and shows passed and failed tests', async function () {
+    this.timeout(120_000);
+    // src/cart.ts is open from the hover step: make lineTotal one cent off, typed and saved.
+    await lineTotalLine().click();
+    await page().keyboard.press('End');
+    await page().keyboard.press('ArrowLeft'); // before the `;`
+    await page().keyboard.insertText(' + 1');
+    await waitFor(lineTotalLine().filter({ hasText: 'quantity * unitPriceCents + 1;' }), 'the edited lineTotal in the editor');
+    await page().keyboard.press('Control+S');
+    await page().keyboard.press('Home'); // scrolls the long line back into view for the screenshots
+    await waitFor(page().locator('.tabs-container .tab.active:not(.dirty)[aria-label^="cart.ts"]'), 'src/cart.ts saved');
+    assert.match(readFileSync(path.join(workspace, 'src', 'cart.ts'), 'utf8'), /=> quantity \* unitPriceCents \+ 1;/);
+
+    await workbench.runCommand('Testing: Focus on Test Explorer View');
+    const file = await waitFor(testRow(1, 'test/cart.test.ts'), 'test/cart.test.ts in the Test Explorer');
+    await file.hover();
+    await file.locator('.action-label[aria-label="Run Test"]').click();
+    // lineTotal's test fails now; addItem's tests never call it and still pass.
+    await waitFor(withState(testRow(1, 'test/cart.test.ts'), 'failed'), 'the file shown as failed after its run', 60_000);
+    await waitFor(withState(testRow(totalsTest.length, totalsTest.at(-1)!), 'failed'), `"${totalsTest.at(-1)}" shown as failed`);
+    const passing = await revealTest(addItemTest);
+    await waitFor(withState(testRow(addItemTest.length, addItemTest.at(-1)!), 'passed'), `"${addItemTest.at(-1)}" shown as passed`);
+    assert.match((await passing.getAttribute('aria-label')) ?? '', /passed/i);
+    assert.match((await testRow(totalsTest.length, totalsTest.at(-1)!).getAttribute('aria-label')) ?? '', /failed/i);
+    await workbench.screenshot('08-testing-pass-fail');
+  });
+
+  it('lists the test failure since the code change as a Crucible warning in the Problems panel', async function () {
+    this.timeout(60_000);
+    await workbench.runCommand('View: Focus Problems (Errors, Warnings, Infos)');
+    const expected = 'Test failing since a code change: test test/cart.test.ts#cart > totals > lineTotal, cartSubtotal and itemCount add up quantities and prices fails in the run of';
+    const problem = await waitFor(page().locator('.markers-panel [role="treeitem"]', { hasText: expected }), 'the test-failure drift in the Problems panel', 20_000);
+    const text = ((await problem.innerText()) ?? '').replace(/\s+/g, ' ');
+    assert.match(text, /it passed on \d{4}-\d\d-\d\d \d\d:\d\d and the code changed \([0-9a-f]+ → [0-9a-f]+\)/, `problem: ${text}`);
+    // Source and code, shown as "crucible(test-failure)".
+    assert.match(text, /crucible\W*test-failure/, `problem: ${text}`);
+    const label = (await problem.getAttribute('aria-label')) ?? '';
+    assert.match(label, /warning/i, `a regression is a Warning: ${label}`);
+    await waitFor(problem.locator('.codicon-warning'), 'the warning icon on the problem');
+    // On lineTotal's name in src/cart.ts (col 14, after `export const `).
+    const line = readFileSync(path.join(workspace, 'src', 'cart.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('export const lineTotal')) + 1;
+    assert.match(text, new RegExp(`\\[Ln ${line}, Col 14\\]`), `problem: ${text}`);
+    await workbench.screenshot('09-problems-drift');
   });
 
 });
