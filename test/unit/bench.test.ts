@@ -1,11 +1,15 @@
 import * as assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CallSample, JsonValue } from '../../server/src/evidence/model';
-import { benchmarkArtifact, compareVariants, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
-import { partitionSamples, unreplayableReason } from '../../server/src/evidence/bench/replayable';
+import { benchmarkArtifact, compareVariants, pytestPythonPath, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
+import { partitionSamples, pythonUnreplayableReason, unreplayableReason } from '../../server/src/evidence/bench/replayable';
 import { benchWorkerSource } from '../../server/src/evidence/bench/worker';
+import { detectRunners } from '../../server/src/evidence/runners/detect';
+import { runTestsRecorded, type RecordedRun } from '../../server/src/evidence/record/record';
+import { extractFile, type ArtifactRecord } from '../../server/src/index/extract';
+import { languageForPath, loadParsers } from '../../server/src/index/languages';
 
 const root = path.resolve(__dirname, '../fixtures/bench');
 
@@ -170,8 +174,10 @@ describe('benchmarks: replaying recorded calls', () => {
       assert.match(cls.ok ? '' : cls.reason, /a class is not benchmarked/);
       const missing = await benchmarkArtifact({ root, artifact: target('internalHelper'), samples: [call([])], maxSeconds: 1 });
       assert.match(missing.ok ? '' : missing.reason, /internalHelper is not exported by its module/);
+      const other = await benchmarkArtifact({ root, artifact: target('f', 'x.rb'), samples: [call([])], maxSeconds: 1 });
+      assert.match(other.ok ? '' : other.reason, /only JavaScript, TypeScript and Python/);
       const py = await benchmarkArtifact({ root, artifact: target('f', 'x.py'), samples: [call([])], maxSeconds: 1 });
-      assert.match(py.ok ? '' : py.reason, /only JavaScript and TypeScript/);
+      assert.match(py.ok ? '' : py.reason, /^cannot load .*x\.py: no such file/);
     });
 
     it('loads a TypeScript module through the workspace tsx, and says why not without it', async () => {
@@ -262,5 +268,213 @@ describe('benchmarks: replaying recorded calls', () => {
       assert.equal(r.ok, false);
       assert.equal(r.ok ? '' : r.variant, 'lib.js#parsePositive');
     });
+  });
+});
+
+// A Python workspace written per run: pytest.ini's pythonpath puts src/ on sys.path, as pytest does.
+const pyModule = `import asyncio
+
+
+def count_pairs(xs):
+    seen = {}
+    n = 0
+    for x in xs:
+        n += seen.get(x, 0)
+        seen[x] = seen.get(x, 0) + 1
+    return n
+
+
+def parse_positive(text):
+    value = int(text)
+    if value <= 0:
+        raise ValueError("not positive: %d" % value)
+    return value
+
+
+def hang():
+    while True:
+        pass
+
+
+def squares(n):
+    for i in range(n):
+        yield i * i
+
+
+async def fetch(x):
+    await asyncio.sleep(0)
+    return x
+
+
+class Meter:
+    unit = "m"
+
+    def __init__(self, scale):
+        self.scale = scale
+        self.readings = []
+
+    def record(self, value):
+        self.readings.append(value * self.scale)
+        return len(self.readings)
+
+    @staticmethod
+    def clamp(value, low=0, high=10):
+        return max(low, min(high, value))
+
+    @classmethod
+    def describe(cls, value):
+        return "%s %s" % (value, cls.unit)
+`;
+
+describe('benchmarks: Python functions', function () {
+  this.timeout(120_000);
+  let ws: string;
+  const py = (qualifiedName: string, kind = 'function', source?: string): BenchTarget => ({ id: `src/meters.py#${qualifiedName}${source ? '*' : ''}`, file: 'src/meters.py', qualifiedName, kind, ...(source ? { source } : {}) });
+  const xs = Array.from({ length: 300 }, (_, i) => i % 37);
+
+  before(() => {
+    ws = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-py-')));
+    mkdirSync(path.join(ws, 'src'));
+    writeFileSync(path.join(ws, 'pytest.ini'), '[pytest]\npythonpath = src\n');
+    writeFileSync(path.join(ws, 'src', 'meters.py'), pyModule);
+  });
+  after(() => rmSync(ws, { recursive: true, force: true }));
+
+  it('reads pytest pythonpath from pytest.ini and pyproject.toml', () => {
+    assert.deepEqual(pytestPythonPath(ws), [path.join(ws, 'src')]);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-pyproject-'));
+    try {
+      writeFileSync(path.join(dir, 'pyproject.toml'), '[project]\nname = "x"\n\n[tool.pytest.ini_options]\npythonpath = [\n  "src",\n  "lib",\n]\n');
+      assert.deepEqual(pytestPythonPath(dir), [path.join(dir, 'src'), path.join(dir, 'lib')]);
+      writeFileSync(path.join(dir, 'pyproject.toml'), '[project]\nname = "x"\n');
+      assert.deepEqual(pytestPythonPath(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("skips lossy recorded values with counts by reason (the Python encoding)", () => {
+    assert.equal(pythonUnreplayableReason({ args: [[1, 2], { __type: 'tuple', values: [{ __type: 'float', value: '2.0' }] }, { __type: 'kwargs', values: { upper: true } }] }), undefined);
+    assert.equal(pythonUnreplayableReason({ args: [{ __class: 'Stock', __module: 'inventory', items: { __type: 'dict', entries: [[1, 'a']] } }] }), undefined);
+    assert.equal(pythonUnreplayableReason({ args: ['[Class Meter]', 3] }), undefined, "a classmethod's cls is left to the worker");
+    assert.equal(pythonUnreplayableReason({ args: [1, '[Class Meter]'] }), 'class-or-module');
+    assert.equal(pythonUnreplayableReason({ args: ['[Function f]'] }), 'function');
+    assert.equal(pythonUnreplayableReason({ args: [[1, '…(truncated: 3 more)']] }), 'truncated');
+    assert.equal(pythonUnreplayableReason({ args: [{ __type: 'bytes', value: 'AA==', length: 5000 }] }), 'truncated');
+    assert.equal(pythonUnreplayableReason({ args: [{ __type: 'dict', entries: [[1, 2], '…(truncated: 9 more)'] }] }), 'truncated');
+    assert.equal(pythonUnreplayableReason({ args: [{ __class: 'A', __module: 'm', me: '[Circular]' }] }), 'circular');
+    assert.equal(pythonUnreplayableReason({ args: ['[Generator]'] }), 'no-value');
+    assert.equal(pythonUnreplayableReason({ args: [{ __type: 'Map', entries: [] }] }), 'unknown-type');
+  });
+
+  it('benchmarks a function: positive median inside its interval, batched samples', async () => {
+    const r = await benchmarkArtifact({ root: ws, artifact: py('count_pairs'), samples: [call([xs], { result: 1179 }), call([[1, 1, 2]], { result: 1 })], maxSeconds: 2 });
+    assert.ok(r.ok, JSON.stringify(r));
+    assertCiContainsMedian(r);
+    assert.equal(r.calls, 2);
+    assert.equal(r.async, false);
+    assert.ok(r.samplesNs.length >= 6, `${r.samplesNs.length} samples`);
+    assert.ok(r.batch > 1, 'batched up to a sample of at least 1 ms');
+    assert.equal(r.iterations, r.samplesNs.length * r.batch * r.calls);
+  });
+
+  it('times calls recorded as raising; a call that raises where the recording did not → replay diverged', async () => {
+    const ok = await benchmarkArtifact({ root: ws, artifact: py('parse_positive'), samples: [call(['4'], { result: 4 }), call(['-1'], { error: { __type: 'Error', name: 'ValueError', message: 'not positive: -1' } })], maxSeconds: 1 });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    const diverged = await benchmarkArtifact({ root: ws, artifact: py('parse_positive'), samples: [call(['x'], { result: 1 })], maxSeconds: 1 });
+    assert.match(diverged.ok ? '' : diverged.reason, /^replay diverged: recorded call #0 raised ValueError: invalid literal for int\(\)/);
+  });
+
+  it('compareVariants: a quadratic variant (source text) is slower than the linear original, interval above 1', async () => {
+    const quadratic = 'def count_pairs(xs):\n    n = 0\n    for i in range(len(xs)):\n        for j in range(i):\n            if xs[i] == xs[j]:\n                n += 1\n    return n\n';
+    const r = await compareVariants({ root: ws, variants: [py('count_pairs'), py('count_pairs', 'function', quadratic)], samples: [call([xs], { result: 1179 })], maxSeconds: 2 });
+    assert.ok(r.ok, JSON.stringify(r));
+    for (const v of r.variants) assertCiContainsMedian(v);
+    assert.equal(r.variants[0].samplesNs.length, r.rounds);
+    assert.equal(r.variants[1].samplesNs.length, r.rounds);
+    assert.equal(r.variants[0].batch, r.variants[1].batch, 'one common batch');
+    const [ratio] = r.ratios;
+    assert.equal(ratio.baselineId, 'src/meters.py#count_pairs');
+    assert.ok(ratio.low > 1 && ratio.paired.low > 1, `ratio ${ratio.ratio} [${ratio.low}, ${ratio.high}]`);
+  });
+
+  it('compareVariants: a variant that raises where the original did not → replay diverged, naming the variant', async () => {
+    const broken = 'def count_pairs(xs):\n    return xs[10 ** 6]\n';
+    const r = await compareVariants({ root: ws, variants: [py('count_pairs'), py('count_pairs', 'function', broken)], samples: [call([xs], { result: 1179 })], maxSeconds: 1 });
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.reason, /^replay diverged: recorded call #0 raised IndexError/);
+    assert.equal(r.ok ? '' : r.variant, 'src/meters.py#count_pairs*');
+  });
+
+  it('kills a hanging Python function at maxSeconds + grace and reports where it hung', async () => {
+    const t0 = performance.now();
+    const r = await benchmarkArtifact({ root: ws, artifact: py('hang'), samples: [call([])], maxSeconds: 1, graceMs: 500 });
+    const wall = performance.now() - t0;
+    assert.match(r.ok ? '' : r.reason, /^timed out: still running during recorded call #0 of src\/meters\.py#hang after 1\.5 s .*killed/);
+    assert.ok(wall >= 1400 && wall < 2500, `killed after ${Math.round(wall)} ms`);
+  });
+
+  it('methods: the recorded self is rebuilt (and skipped when it cannot be); static and class methods; generators drained; coroutines refused', async () => {
+    const self = (scale: number) => ({ __class: 'Meter', __module: 'meters', scale, readings: [1, 2] });
+    const samples = [
+      call([self(2), 5], { result: 3, mutated: true }),
+      call([self(3), { __type: 'float', value: '1.0' }], { result: 3, mutated: true }),
+      call([{ __class: 'Meter', __module: 'nowhere', scale: 1 }, 1]),
+      call(['not a meter', 1]),
+    ];
+    const m = await benchmarkArtifact({ root: ws, artifact: py('Meter.record', 'method'), samples, maxSeconds: 1 });
+    assert.ok(m.ok, JSON.stringify(m));
+    assertCiContainsMedian(m);
+    assert.equal(m.calls, 2);
+    assert.deepEqual(m.skipped, { count: 2, reasons: { 'unknown-class': 1, self: 1 } });
+    const stat = await benchmarkArtifact({ root: ws, artifact: py('Meter.clamp', 'method'), samples: [call([12, { __type: 'kwargs', values: { high: 5 } }], { result: 5 })], maxSeconds: 1 });
+    assert.ok(stat.ok, JSON.stringify(stat));
+    const cls = await benchmarkArtifact({ root: ws, artifact: py('Meter.describe', 'method'), samples: [call(['[Class Meter]', 3], { result: '3 m' })], maxSeconds: 1 });
+    assert.ok(cls.ok, JSON.stringify(cls));
+    const gen = await benchmarkArtifact({ root: ws, artifact: py('squares'), samples: [call([50], { result: '[Generator]' })], maxSeconds: 1 });
+    assert.ok(gen.ok, JSON.stringify(gen));
+    assert.ok(gen.notes.some((n) => /generator function: each timed call includes draining/.test(n)), gen.notes.join('; '));
+    const coro = await benchmarkArtifact({ root: ws, artifact: py('fetch'), samples: [call([1], { result: '[Coroutine]' })], maxSeconds: 1 });
+    assert.match(coro.ok ? '' : coro.reason, /fetch is a coroutine function/);
+  });
+});
+
+describe('benchmarks: Python functions on calls recorded by pytest', function () {
+  this.timeout(240_000);
+  const fixture = path.resolve(__dirname, '../fixtures/record/pytest');
+  let run: RecordedRun;
+
+  before(async () => {
+    const plan = (await detectRunners(fixture)).find((p) => p.runner === 'pytest');
+    assert.ok(plan, 'no pytest plan for the pytest fixture');
+    const parsers = await loadParsers();
+    const artifacts: ArtifactRecord[] = [];
+    for (const file of ['src/inventory.py', 'test/test_inventory.py']) artifacts.push(...extractFile(parsers, file, languageForPath(file)!, readFileSync(path.join(fixture, file), 'utf8')).artifacts);
+    run = await runTestsRecorded(plan, { timeoutMs: 120_000 }, artifacts);
+    assert.equal(run.report.problem, undefined, run.report.outputTail);
+  });
+
+  const samplesOf = (name: string) => run.recording.artifacts.get(`src/inventory.py#${name}`)?.samples ?? [];
+  const artifact = (name: string, kind = 'function'): BenchTarget => ({ id: `src/inventory.py#${name}`, file: 'src/inventory.py', qualifiedName: name, kind });
+
+  it('replays the recorded calls of a function (a raise included, kwargs of a decorated function)', async () => {
+    for (const [name, calls] of [['total', 2], ['parse_qty', 1], ['label', 1]] as const) {
+      const samples = samplesOf(name);
+      assert.equal(samples.length, calls, name);
+      const r = await benchmarkArtifact({ root: fixture, artifact: artifact(name), samples, maxSeconds: 1 });
+      assert.ok(r.ok, `${name}: ${JSON.stringify(r)}`);
+      assertCiContainsMedian(r);
+      assert.equal(r.calls, calls);
+    }
+  });
+
+  it('replays a method on its recorded self (Stock.add, whose self the class of module inventory rebuilds)', async () => {
+    const samples = samplesOf('Stock.add');
+    assert.equal(samples.length, 3);
+    const r = await benchmarkArtifact({ root: fixture, artifact: artifact('Stock.add', 'method'), samples, maxSeconds: 1 });
+    assert.ok(r.ok, JSON.stringify(r));
+    assertCiContainsMedian(r);
+    assert.equal(r.calls, 3);
+    assert.equal(r.skipped, undefined);
   });
 });

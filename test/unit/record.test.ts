@@ -97,6 +97,8 @@ describe('recording test runs (test -> artifact, call samples)', function () {
       'src/ledger.js#parseAmount': [t('rejects a bad amount')],
       'src/ledger.js#tag': [t('tags an entry')],
       'src/ledger.js#depth': [t('follows a cycle')],
+      // The closure it returned ran in both tests: both count for it, as tests and lines.
+      'src/ledger.js#counter': [t('counts on'), t('makes a counter')],
       // The class itself: its field initialiser runs on construction.
       'src/ledger.js#Ledger': [t('Ledger > balances'), t('Ledger > counts entries')],
       'src/ledger.js#Ledger.add': [t('Ledger > balances'), t('Ledger > counts entries')],
@@ -105,6 +107,16 @@ describe('recording test runs (test -> artifact, call samples)', function () {
     });
     // The test's own artifact is executed by that test.
     assert.deepEqual([...run.recording.artifacts.get(t('totals prices'))!.tests], [t('totals prices')]);
+  });
+
+  it('mocha + babel: the Runner-event windows (mocha < 8, no root hook plugins) map exactly as root hooks do', async () => {
+    const c = cases[0];
+    const root = path.join(fixtures, c.name);
+    const plan = { ...c.plan!, env: { ...c.plan!.env, CRUCIBLE_RECORD_MOCHA_EVENTS: '1' } };
+    const viaEvents = await runTestsRecorded(plan, { timeoutMs: 120_000 }, await artifactsOf(root));
+    assert.deepEqual(outcomes(viaEvents.report), outcomes(c.recorded!.report));
+    assert.deepEqual(testsBySource(viaEvents), testsBySource(c.recorded!));
+    assert.equal(viaEvents.recording.artifacts.get('src/ledger.js#counter')!.calls, 1);
   });
 
   it('mocha + babel: records arguments, results, thrown errors, mutation and cycles', () => {
@@ -128,6 +140,8 @@ describe('recording test runs (test -> artifact, call samples)', function () {
     assert.ok(add.samples.every((s) => s.durationNs > 0));
     assert.equal(add.calls, 3);
     assert.equal(a.get('src/ledger.js#total')!.calls, 2);
+    // The closure firing in a later test is not a call of `counter`.
+    assert.equal(a.get('src/ledger.js#counter')!.calls, 1);
   });
 
   it('mocha + babel: line coverage and outcomes per artifact', () => {

@@ -11,15 +11,17 @@
  * Runs workspace code: callers must have established that the workspace is trusted.
  * No LSP, no `vscode` here.
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BenchEvidence, CallSample } from '../model';
 import { medianCI, ratioOfMediansCI, summarize } from '../stats';
-import { describeSkipped, partitionSamples, type SkipSummary } from './replayable';
+import { pythonWithPytest } from '../runners/run';
+import { pythonBenchWorkerSource } from './pythonWorker';
+import { describeSkipped, partitionSamples, pythonUnreplayableReason, type SkipReason, type SkipSummary } from './replayable';
 import { benchWorkerSource } from './worker';
 
 export type { SkipReason, SkipSummary } from './replayable';
@@ -30,10 +32,19 @@ export interface BenchTarget {
   id: string;
   /** Workspace-relative (forward slashes) or absolute path of the module that exports it. */
   file: string;
-  /** `name`, `Class.staticMethod` or `namespace.fn`. */
+  /** `name`, `Class.staticMethod` or `namespace.fn` (Python: `name`, `Class.method`). */
   qualifiedName: string;
   /** `ArtifactKind`: `function` and `method` can be replayed. */
   kind: string;
+  /**
+   * Python only: the variant's source text, run in a copy of the namespace of the
+   * module `file` (so it sees that module's names); it defines `qualifiedName` (a
+   * function, or the whole class) or just the function's own name (a method's `def`
+   * at the top level stands in for the method, with the original's kind: static,
+   * class or instance method). Without it the variant is `qualifiedName` in `file`,
+   * as for JavaScript.
+   */
+  source?: string;
 }
 
 export interface BenchOptions {
@@ -53,6 +64,10 @@ export interface BenchOptions {
   maxSampleMs?: number;
   /** Heap limit of the worker (`--max-old-space-size`, default 512 MB). */
   maxOldSpaceMb?: number;
+  /** Python: address-space limit of the worker (`resource.setrlimit(RLIMIT_AS)`, default 1024 MiB). */
+  maxPythonMemoryMb?: number;
+  /** Python: the interpreter (default: the one the pytest adapter picks, `pythonWithPytest`). */
+  python?: string;
   /** Added to maxSeconds before the worker is killed (default 2000 ms). */
   graceMs?: number;
   signal?: AbortSignal;
@@ -176,6 +191,9 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
     if (problem) return fail(problem, { variant: v.id });
     if (tsExtensions.has(path.extname(v.file).toLowerCase())) needsTs = true;
   }
+  const pythonVariants = options.variants.filter(isPython).length;
+  if (pythonVariants > 0 && pythonVariants < options.variants.length) return fail('variants must all be Python or all JavaScript/TypeScript');
+  if (pythonVariants > 0) return comparePython(options, started, fail);
   const { replayable, skipped } = partitionSamples(options.samples);
   const skippedField = skipped.count > 0 ? { skipped } : {};
   if (replayable.length === 0) {
@@ -207,31 +225,160 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
       maxInvocationsPerSample: 1_000_000,
     };
     writeFileSync(jobFile, JSON.stringify(job));
-    const outcome = await runWorker(workerFile, jobFile, options, execArgv, options.maxSeconds * 1000 + (options.graceMs ?? 2000));
+    const env = workerEnv();
+    const group = process.platform !== 'win32';
+    const start = () => fork(workerFile, [jobFile], { cwd: options.root, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: group, serialization: 'json' });
+    const outcome = await runWorker(start, 'ipc', options, options.maxSeconds * 1000 + (options.graceMs ?? 2000), 'node');
     if (outcome.kind !== 'done') return fail(outcome.reason, { ...(outcome.variant ? { variant: outcome.variant } : {}), ...skippedField });
+    return summarise(outcome.message, skipped, options, started);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
-    const done = outcome.message;
-    const variants = done.variants.map((v): VariantStats => {
-      const s = summarize(v.samplesNs);
-      return {
-        id: v.label,
-        samplesNs: v.samplesNs,
-        medianNs: s.median,
-        ciLowNs: s.ciLow,
-        ciHighNs: s.ciHigh,
-        ciConfidence: s.confidence,
-        madNs: s.mad,
-        iqrNs: s.iqr,
-        batch: v.batch,
-        iterations: v.samplesNs.length * v.batch * done.calls,
-        async: v.async,
-      };
-    });
-    const ratios = variants.slice(1).map((v) => ratioAgainst(variants[0], v));
-    const notes = [...done.notes];
-    if (skipped.count > 0) notes.unshift(describeSkipped(skipped));
-    if (done.rounds < 6) notes.push(`only ${done.rounds} round(s) of samples fitted in ${options.maxSeconds} s: the median's interval is [min, max] with less than 95% coverage`);
-    return { ok: true, variants, ratios, rounds: done.rounds, calls: done.calls, ...skippedField, notes, durationMs: Math.round(performance.now() - started) };
+/** Statistics of the worker's samples (the same for Node and Python). */
+function summarise(done: DoneMessage, skipped: SkipSummary, options: CompareOptions, started: number): CompareSuccess {
+  const skippedField = skipped.count > 0 ? { skipped } : {};
+  const variants = done.variants.map((v): VariantStats => {
+    const s = summarize(v.samplesNs);
+    return {
+      id: v.label,
+      samplesNs: v.samplesNs,
+      medianNs: s.median,
+      ciLowNs: s.ciLow,
+      ciHighNs: s.ciHigh,
+      ciConfidence: s.confidence,
+      madNs: s.mad,
+      iqrNs: s.iqr,
+      batch: v.batch,
+      iterations: v.samplesNs.length * v.batch * done.calls,
+      async: v.async,
+    };
+  });
+  const ratios = variants.slice(1).map((v) => ratioAgainst(variants[0], v));
+  const notes = [...done.notes];
+  if (skipped.count > 0) notes.unshift(describeSkipped(skipped));
+  if (done.rounds < 6) notes.push(`only ${done.rounds} round(s) of samples fitted in ${options.maxSeconds} s: the median's interval is [min, max] with less than 95% coverage`);
+  return { ok: true, variants, ratios, rounds: done.rounds, calls: done.calls, ...skippedField, notes, durationMs: Math.round(performance.now() - started) };
+}
+
+function isPython(v: BenchTarget): boolean {
+  return path.extname(v.file).toLowerCase() === '.py';
+}
+
+/** The worker's environment: nothing of the server's own process (debug flags, the recorder's preload, c8). */
+function workerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('CRUCIBLE_RECORD_')) delete env[k];
+  return env;
+}
+
+const pythonCache = new Map<string, string | undefined>();
+
+/** The python the pytest adapter would pick (one with pytest, so the project's packages), else a bare python3; probed once per PATH. */
+function pickPython(env: NodeJS.ProcessEnv): string | undefined {
+  const key = `${env.PATH ?? ''}\0${env.VIRTUAL_ENV ?? ''}`;
+  if (!pythonCache.has(key)) {
+    let python = pythonWithPytest('python3', env);
+    if (!python) python = ['python3', 'python'].find((p) => spawnSync(p, ['--version'], { env, stdio: 'ignore', timeout: 20_000 }).status === 0);
+    pythonCache.set(key, python);
+  }
+  return pythonCache.get(key);
+}
+
+/**
+ * pytest's `pythonpath` entries (absolute, in order) from the first of pytest.ini,
+ * pyproject.toml (`[tool.pytest.ini_options]`), tox.ini (`[pytest]`), setup.cfg
+ * (`[tool:pytest]`) at the workspace root that has a pytest section, as pytest
+ * chooses its config file. Only the root is looked at.
+ */
+export function pytestPythonPath(root: string): string[] {
+  const candidates: [string, string][] = [
+    ['pytest.ini', 'pytest'],
+    ['pyproject.toml', 'tool.pytest.ini_options'],
+    ['tox.ini', 'pytest'],
+    ['setup.cfg', 'tool:pytest'],
+  ];
+  for (const [name, section] of candidates) {
+    const file = path.join(root, name);
+    if (!existsSync(file)) continue;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const lines = text.split(/\r?\n/);
+    const header = lines.findIndex((l) => l.trim() === `[${section}]`);
+    if (header < 0) {
+      if (name === 'pytest.ini') return []; // pytest.ini is the config file even without the section
+      continue;
+    }
+    let end = lines.findIndex((l, i) => i > header && /^\s*\[[^\]]+\]\s*$/.test(l));
+    if (end < 0) end = lines.length;
+    const body = lines.slice(header + 1, end);
+    const at = body.findIndex((l) => /^pythonpath\s*[=:]/.test(l.trimStart()) && !/^\s/.test(l));
+    if (at < 0) return [];
+    let value = body[at].replace(/^\s*pythonpath\s*[=:]\s*/, '');
+    let entries: string[];
+    if (name === 'pyproject.toml') {
+      // A TOML string or array of strings (possibly over several lines).
+      for (let i = at + 1; value.trimStart().startsWith('[') && !value.includes(']') && i < body.length; i++) value += ` ${body[i]}`;
+      entries = [...value.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g)].map((m) => m[1] ?? m[2]);
+    } else {
+      // An ini value: whitespace-separated, continued on indented lines.
+      for (let i = at + 1; i < body.length && /^\s+\S/.test(body[i]) && !/^\s*[#;]/.test(body[i]); i++) value += ` ${body[i]}`;
+      entries = value.split(/\s+/).filter(Boolean);
+    }
+    return entries.map((e) => path.resolve(root, e));
+  }
+  return [];
+}
+
+/** compareVariants for Python functions: the Python worker (pythonWorker.ts), the same method and statistics. */
+async function comparePython(options: CompareOptions, started: number, fail: (reason: string, extra?: Partial<BenchFailure>) => BenchFailure): Promise<CompareResult> {
+  const { replayable, skipped } = partitionSamples(options.samples, pythonUnreplayableReason);
+  const skippedField = () => (skipped.count > 0 ? { skipped } : {});
+  if (replayable.length === 0) {
+    return fail(options.samples.length === 0 ? 'no recorded calls to replay (run the tests to record some)' : `no replayable recorded call: ${describeSkipped(skipped)}`, skippedField());
+  }
+  const env = workerEnv();
+  env.PYTHONDONTWRITEBYTECODE = '1';
+  const python = options.python ?? pickPython(env);
+  if (!python) return fail('cannot benchmark Python: no python3 found (tried python3, /usr/bin/python3 and python)', skippedField());
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-'));
+  try {
+    const workerFile = path.join(tmp, 'crucible_bench_worker.py');
+    const jobFile = path.join(tmp, 'job.json');
+    writeFileSync(workerFile, pythonBenchWorkerSource);
+    const spawnedAt = Date.now();
+    const job: PythonWorkerJob = {
+      variants: options.variants.map((v) => ({ label: v.id, file: path.resolve(options.root, v.file), qualifiedName: v.qualifiedName, ...(v.source !== undefined ? { source: v.source } : {}) })),
+      calls: replayable.map((s) => ({ args: s.args, threw: s.error !== undefined })),
+      sysPath: [...pytestPythonPath(options.root), path.resolve(options.root)],
+      maxMemoryBytes: (options.maxPythonMemoryMb ?? 1024) * 1024 * 1024,
+      deadline: spawnedAt + options.maxSeconds * 1000,
+      warmupMs: options.warmupMs ?? 200,
+      maxSamples: options.maxSamples ?? 50,
+      minSampleNs: (options.minSampleMs ?? 1) * 1e6,
+      maxSampleNs: Math.max(options.minSampleMs ?? 1, options.maxSampleMs ?? 10) * 1e6,
+      maxInvocationsPerSample: 1_000_000,
+    };
+    writeFileSync(jobFile, JSON.stringify(job));
+    const group = process.platform !== 'win32';
+    // Messages come on fd 3; the workspace code's stdout/stderr are the worker's own.
+    const start = () => spawn(python, ['-B', workerFile, jobFile], { cwd: options.root, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: group });
+    const outcome = await runWorker(start, 'fd3', options, options.maxSeconds * 1000 + (options.graceMs ?? 2000), 'python');
+    const more = outcome.kind === 'done' ? outcome.message.skipped : outcome.skipped;
+    for (const [reason, n] of Object.entries(more ?? {})) {
+      skipped.count += n;
+      skipped.reasons[reason as SkipReason] = (skipped.reasons[reason as SkipReason] ?? 0) + n;
+    }
+    if (outcome.kind !== 'done') {
+      if (outcome.reason === 'no-replayable') return fail(`no replayable recorded call: ${describeSkipped(skipped)}`, skippedField());
+      return fail(outcome.reason, { ...(outcome.variant ? { variant: outcome.variant } : {}), ...skippedField() });
+    }
+    return summarise(outcome.message, skipped, options, started);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -254,7 +401,8 @@ function ratioAgainst(base: VariantStats, v: VariantStats): VariantRatio {
 
 function unsupportedTarget(v: BenchTarget): string | undefined {
   const ext = path.extname(v.file).toLowerCase();
-  if (!tsExtensions.has(ext) && !jsExtensions.has(ext)) return `${v.id}: only JavaScript and TypeScript functions can be benchmarked`;
+  if (!tsExtensions.has(ext) && !jsExtensions.has(ext) && ext !== '.py') return `${v.id}: only JavaScript, TypeScript and Python functions can be benchmarked`;
+  if (v.source !== undefined && ext !== '.py') return `${v.id}: a variant given as source text is supported for Python only (give a JavaScript variant as a module that exports it)`;
   if (v.kind !== 'function' && v.kind !== 'method') return `${v.id}: a ${v.kind} is not benchmarked (functions and static methods are)`;
   if (/~\d+$/.test(v.qualifiedName)) return `${v.id}: one of several definitions with the same name in its file; which one a call reached is not known`;
   return undefined;
@@ -279,17 +427,27 @@ interface WorkerJob {
   maxInvocationsPerSample: number;
 }
 
+interface PythonWorkerJob extends Omit<WorkerJob, 'variants'> {
+  variants: { label: string; file: string; qualifiedName: string; source?: string }[];
+  /** Put in front of sys.path, in this order (pytest's pythonpath entries, then the workspace folder). */
+  sysPath: string[];
+  maxMemoryBytes: number;
+}
+
 interface DoneMessage {
   type: 'done';
   calls: number;
   rounds: number;
   notes: string[];
   variants: { label: string; samplesNs: number[]; batch: number; async: boolean }[];
+  /** Python worker: calls it could not rebuild, by reason. */
+  skipped?: Partial<Record<SkipReason, number>>;
 }
 interface FailMessage {
   type: 'fail';
   reason: string;
   variant?: string;
+  skipped?: Partial<Record<SkipReason, number>>;
 }
 interface PhaseMessage {
   type: 'phase';
@@ -300,18 +458,24 @@ interface PhaseMessage {
 }
 type WorkerMessage = DoneMessage | FailMessage | PhaseMessage;
 
-type WorkerOutcome = { kind: 'done'; message: DoneMessage } | { kind: 'fail'; reason: string; variant?: string };
+type WorkerOutcome = { kind: 'done'; message: DoneMessage } | { kind: 'fail'; reason: string; variant?: string; skipped?: Partial<Record<SkipReason, number>> };
 
 const stderrTail = 4000;
 
-/** Forks the worker in its own process group, kills the group at the hard timeout, on abort and when it is done. */
-function runWorker(workerFile: string, jobFile: string, options: BenchOptions, execArgv: string[], killAfterMs: number): Promise<WorkerOutcome> {
+/**
+ * Starts the worker (in its own process group), kills the group at the hard timeout, on
+ * abort and when it is done. Messages come over IPC (Node) or as JSON lines on fd 3 (Python).
+ */
+function runWorker(start: () => ChildProcess, channel: 'ipc' | 'fd3', options: BenchOptions, killAfterMs: number, language: 'node' | 'python'): Promise<WorkerOutcome> {
   return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    // Nothing of the server's own process (debug flags, the recorder's preload, c8) goes into the worker.
-    for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('CRUCIBLE_RECORD_')) delete env[k];
     const group = process.platform !== 'win32';
-    const child = fork(workerFile, [jobFile], { cwd: options.root, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: group, serialization: 'json' });
+    let child: ChildProcess;
+    try {
+      child = start();
+    } catch (err) {
+      resolve({ kind: 'fail', reason: `cannot start the benchmark worker: ${(err as Error).message}` });
+      return;
+    }
     let stderr = '';
     // The workspace's output must not reach the server's stdio (the LSP channel): drained and dropped, stderr's tail kept for errors.
     child.stdout?.resume();
@@ -361,11 +525,32 @@ function runWorker(workerFile: string, jobFile: string, options: BenchOptions, e
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.on('message', (m: WorkerMessage) => {
+    const onMessage = (m: WorkerMessage) => {
       if (m.type === 'phase') last = m;
       else if (m.type === 'done') finish({ kind: 'done', message: m });
-      else if (m.type === 'fail') finish({ kind: 'fail', reason: m.reason, ...(m.variant ? { variant: m.variant } : {}) });
-    });
+      else if (m.type === 'fail') finish({ kind: 'fail', reason: m.reason, ...(m.variant ? { variant: m.variant } : {}), ...(m.skipped ? { skipped: m.skipped } : {}) });
+    };
+    if (channel === 'ipc') child.on('message', onMessage);
+    else {
+      const pipe = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
+      let pending = '';
+      pipe?.setEncoding('utf8');
+      pipe?.on('data', (chunk: string) => {
+        pending += chunk;
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (!line.trim()) continue;
+          try {
+            onMessage(JSON.parse(line) as WorkerMessage);
+          } catch {
+            // not one of ours
+          }
+        }
+      });
+      pipe?.on('error', () => undefined);
+    }
     child.on('error', (err) => finish({ kind: 'fail', reason: `cannot start the benchmark worker: ${err.message}` }));
     child.on('exit', (code, signal) => {
       // A last message may still be on its way: let it be read first.
@@ -373,9 +558,10 @@ function runWorker(workerFile: string, jobFile: string, options: BenchOptions, e
     });
     const exited = (code: number | null, signal: NodeJS.Signals | null) => {
       const tail = stderr.trim().split('\n').slice(-5).join('\n');
-      const oom = /heap out of memory|Allocation failed/i.test(stderr);
-      const how = oom ? 'ran out of memory (--max-old-space-size)' : signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      finish({ kind: 'fail', reason: `the benchmark worker ${how} ${where()} before reporting (does the function call process.exit?)${tail ? `: ${tail}` : ''}` });
+      const oom = language === 'node' ? /heap out of memory|Allocation failed/i.test(stderr) : /MemoryError/.test(stderr);
+      const how = oom ? `ran out of memory (${language === 'node' ? '--max-old-space-size' : 'RLIMIT_AS'})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const exits = language === 'node' ? 'process.exit' : 'sys.exit or os._exit';
+      finish({ kind: 'fail', reason: `the benchmark worker ${how} ${where()} before reporting (does the function call ${exits}?)${tail ? `: ${tail}` : ''}` });
     };
   });
 }

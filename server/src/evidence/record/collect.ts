@@ -241,17 +241,21 @@ export function collectRecording(dir: string, root: string, artifacts: RecordArt
               if (!start) return;
               const file = rel(start.file);
               if (file.startsWith('..')) return;
-              if (i === 0 && count > 0) {
+              if (i === 0) {
                 const artifact = artifactAt(file, start.pos);
                 // A function that ends past the artifact is not its own (the CommonJS module
                 // wrapper starts where the file's first function does).
                 const fits = artifact && end !== undefined && rel(end.file) === file && !(end.pos.line > artifact.range.end.line || (end.pos.line === artifact.range.end.line && end.pos.character > artifact.range.end.character));
-                if (artifact && fits) {
-                  const r = get(artifact.id);
-                  // The artifact's own function is the outermost one mapped to it (callbacks inside it count for nothing).
+                // The artifact's own function ends on the artifact's last line; the outermost such
+                // one, run or not, gives its call count (V8 may leave out a function that did not
+                // run in this take: a callback it made earlier, firing now, is not a call of it).
+                if (artifact && fits && end!.pos.line === artifact.range.end.line) {
                   const extent = (el - sl) * 1_000_000 + (ec - sc);
                   const seen = outermost.get(artifact.id);
                   if (!seen || extent > seen.extent) outermost.set(artifact.id, { extent, count });
+                }
+                if (artifact && fits && count > 0) {
+                  const r = get(artifact.id);
                   if (testId) {
                     r.tests.add(testId);
                     if (rec.scope === 'file') r.fileScoped.add(testId);
@@ -266,7 +270,7 @@ export function collectRecording(dir: string, root: string, artifacts: RecordArt
               } else unmarked.push({ file, from: start.pos.line + 1, to: end.pos.line, startLine: start.pos.line, startCol: start.pos.character });
             });
           }
-          for (const [id, o] of outermost) get(id).calls += o.count;
+          for (const [id, o] of outermost) if (o.count > 0) get(id).calls += o.count;
           for (const u of unmarked) {
             const set = marked.get(u.file);
             if (!set) continue;

@@ -270,17 +270,40 @@ function crucibleStart() {
     } catch (e) {}
   });
 
-  // mocha: root hook plugin (the same module, also given to mocha as --require).
+  // mocha ≥ 8: root hook plugin (the same module, also given to mocha as --require).
+  // mocha < 8 ignores root hook plugins: there the Runner's own events, handed over by
+  // Crucible's mocha reporter (state.mochaRunner), mark the windows until a root hook is
+  // seen. A window opens at a test's 'test' event (before its beforeEach hooks) and closes
+  // when a suite-level hook starts ("before all"/"after all": not the test's), a suite
+  // ends, the next test starts, or the run ends, so its afterEach hooks fall inside it, as
+  // with root hooks. CRUCIBLE_RECORD_MOCHA_EVENTS=1 uses the events on any mocha (tests).
+  const mochaEventsOnly = process.env.CRUCIBLE_RECORD_MOCHA_EVENTS === '1';
+  let mochaRootHooksSeen = false;
   state.exports.mochaHooks = {
     beforeEach() {
+      if (mochaEventsOnly) return;
+      mochaRootHooksSeen = true;
       try {
         const t = this.currentTest;
         if (t) testBegin({ file: t.file, titlePath: t.titlePath() });
       } catch (e) {}
     },
     afterEach() {
+      if (mochaEventsOnly) return;
       try { testEnd(); } catch (e) {}
     },
+  };
+  state.mochaRunner = function mochaRunner(runner) {
+    const active = () => !mochaRootHooksSeen;
+    const close = () => { try { if (active() && current) testEnd(); } catch (e) {} };
+    runner.on('test', (t) => {
+      if (!active()) return;
+      close();
+      try { testBegin({ file: t.file, titlePath: t.titlePath() }); } catch (e) {}
+    });
+    runner.on('hook', (h) => { if (h && /^"(before|after) all" hook/.test(String(h.title))) close(); });
+    runner.on('suite end', close);
+    runner.on('end', close);
   };
 
   // vitest: its runner sets the worker state's current task at each test's start and end.

@@ -71,6 +71,11 @@ function CrucibleMochaReporter(runner, options) {
   const write = (o) => fs.writeSync(fd, JSON.stringify(o) + '\n');
   const titles = (t) => (typeof t.titlePath === 'function' ? t.titlePath() : [t.title]);
   const fileOf = (t) => t.file || (t.parent && t.parent.file);
+  // The recorder (when this run is recorded) takes test windows from the runner's events on mocha < 8.
+  try {
+    const rec = globalThis[Symbol.for('crucible.record')];
+    if (rec && typeof rec.mochaRunner === 'function') rec.mochaRunner(runner);
+  } catch {}
   runner.on('pass', (t) => write({ file: fileOf(t), titlePath: titles(t), status: 'passed', durationMs: t.duration || 0 }));
   runner.on('pending', (t) => write({ file: fileOf(t), titlePath: titles(t), status: 'skipped', durationMs: 0 }));
   runner.on('fail', (t, err) => {

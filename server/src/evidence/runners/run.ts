@@ -200,7 +200,7 @@ function readJestLike(file: string): { events: RawEvent[]; missing: boolean } {
 }
 
 /** A python that can `-m pytest`, preferring the plan's own; undefined when none can. */
-function pythonWithPytest(preferred: string, env: NodeJS.ProcessEnv): string | undefined {
+export function pythonWithPytest(preferred: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const python of [...new Set([preferred, 'python3', '/usr/bin/python3'])]) {
     const probe = spawnSync(python, ['-m', 'pytest', '--version'], { env, stdio: 'ignore', timeout: 20_000 });
     if (probe.status === 0) return python;
