@@ -347,6 +347,10 @@ export class CrucibleTests implements vscode.Disposable {
         const ran = folder.command ? `${folder.runner}: ${folder.command}` : folder.runner || 'no runner';
         const extra = [folder.problem, folder.timedOut ? 'timed out' : '', folder.cancelled ? 'cancelled' : ''].filter(Boolean).join('; ');
         sink.appendOutput(`${ran} — ${folder.results.length} result${folder.results.length === 1 ? '' : 's'}, exit code ${folder.exitCode ?? 'none'}, ${folder.durationMs} ms${extra ? ` (${extra})` : ''}\r\n`);
+        if (folder.workspaceChanges) {
+          sink.appendOutput(`Crucible: ${folder.workspaceChanges.message}\r\n`);
+          void vscode.window.showWarningMessage(`Crucible: ${folder.workspaceChanges.message}`);
+        }
       }
       applyRunResult(sink, result, tests, (item) => this.info.get(item)?.folderKey);
       if (coverage) report.coverage = this.addCoverage(run, result);

@@ -232,6 +232,7 @@ async function evidence(index: WorkspaceIndex, opts: EvidenceOptions): Promise<n
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const r of run.results) counts[r.status]++;
     if (run.problem) opts.log(run.problem);
+    if (run.workspaceChanges) opts.log(run.workspaceChanges.message);
     if (run.timedOut) opts.log(`the test run was stopped after ${opts.timeoutSeconds} s (--timeout); what finished before is recorded`);
     if (run.cancelled) opts.log('the test run was cancelled');
     if (run.results.length === 0) {

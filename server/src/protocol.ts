@@ -225,6 +225,8 @@ export interface FolderTestRun {
   durationMs: number;
   /** With `coverage: true`: every file whose code ran. */
   coverage?: FileCoverageInfo[];
+  /** Files of the workspace the run created, modified or deleted (tests that write next to the sources), and that sentence. */
+  workspaceChanges?: { created: string[]; modified: string[]; deleted: string[]; message: string };
 }
 export interface RunTestsResult {
   runId: string;

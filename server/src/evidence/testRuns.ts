@@ -18,6 +18,7 @@ import { detectRunners, planFromCommand } from './runners/detect';
 import { runTestsRecorded, testResultsOf } from './record/record';
 import { benchmarkArtifact, toBenchEvidence } from './bench/replay';
 import { testArtifactId, type RunnerPlan } from './runners/types';
+import { describeWorkspaceChanges, snapshotWorkspace, workspaceChanges } from './workspaceWrites';
 
 export interface FolderTestRunOptions {
   runId: string;
@@ -65,6 +66,7 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
   // What ran, as a user could re-run it (without Crucible's reporter and recorder).
   const command = [plan.argv.join(' '), ...(narrowed.files ? [`(files: ${narrowed.files.join(', ')})`] : []), ...(narrowed.grep ? [`(tests named "${narrowed.grep}")`] : [])].join(' ');
   options.onStarted?.(command);
+  const before = snapshotWorkspace(index.root);
   // Every run records which functions each test executed and samples their calls
   // (server/src/evidence/record/): the code artifacts of the folder are what it maps to.
   const code = index.artifacts({ kinds: ['function', 'method', 'class'] });
@@ -82,6 +84,9 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
 
   // Why the recorder stayed out (coverage.py or a debugger active, …): said where the run's output goes.
   for (const note of notes ?? []) options.onOutput?.(`[crucible] ${note}`);
+  const changed = workspaceChanges(before, snapshotWorkspace(index.root));
+  const changedMessage = changed ? describeWorkspaceChanges(changed) : undefined;
+  if (changedMessage) options.onOutput?.(`[crucible] ${changedMessage}`);
 
   const results: TestResultInfo[] = report.results.map((r) => {
     const id = testArtifactId(r);
@@ -146,6 +151,7 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
     ...(report.problem ? { problem: report.problem } : {}),
     results,
     durationMs: Math.round(performance.now() - started),
+    ...(changed && changedMessage ? { workspaceChanges: { ...changed, message: changedMessage } } : {}),
     ...(options.coverage
       ? { coverage: [...recording.files].sort(([x], [y]) => (x < y ? -1 : 1)).map(([file, c]) => ({ file, uri: pathToFileURL(path.join(index.root, file)).toString(), covered: c.covered, uncovered: c.uncovered })) }
       : {}),
