@@ -2,11 +2,11 @@
 # Crucible on a real-world mocha + Babel project, fetched from the npm registry (not run by CI:
 # it downloads ~600 packages). react-moment-proptypes@1.8.1 publishes its src/, its mocha 6
 # test suite (`mocha --recursive --require @babel/register …`) and test/.babelrc.
-#   bash scripts/realworld-check.sh [workdir]     (default: .cache/realworld)
+#   bash scripts/realworld-check.sh [workdir]     (default: $TMPDIR/crucible-realworld)
 # Prints the project's own test summary, then `crucible evidence` on it, then a JSON summary.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-work="${1:-$repo/.cache/realworld}"
+work="${1:-${TMPDIR:-/tmp}/crucible-realworld}"  # outside this repo: mocha would find its .mocharc
 pkg=react-moment-proptypes
 version=1.8.1
 [ -f "$repo/dist/cli.js" ] || (cd "$repo" && npm run build:fast >/dev/null)

@@ -51,6 +51,9 @@ function crucibleStart() {
   const root = process.env.CRUCIBLE_RECORD_ROOT;
   const dir = process.env.CRUCIBLE_RECORD_DIR;
   if (!root || !dir || process.env.NODE_V8_COVERAGE) return state;
+  // node:test's orchestrator ("node --test" without NODE_TEST_CONTEXT) only spawns a process per
+  // test file and runs none of the workspace's code: no coverage there (it costs every process).
+  if (process.execArgv.includes('--test') && !process.env.NODE_TEST_CONTEXT) return state;
   const fs = require('fs');
   const path = require('path');
   const url = require('url');
@@ -80,10 +83,18 @@ function crucibleStart() {
   try {
     post('Profiler.enable');
     post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+  } catch (e) { return state; }
+  // The debugger (for the source of scripts V8 ran) is enabled only when a script's source was
+  // not seen by Module.prototype._compile (ESM, vite-node): it costs every process ~0.1 s.
+  let debuggerOn = false;
+  function enableDebugger() {
+    if (debuggerOn) return;
+    debuggerOn = true;
     post('Debugger.enable');
     // A debugger statement must not stop a process whose only debugger is us.
     post('Debugger.setSkipAllPauses', { skip: true });
-  } catch (e) { return state; }
+  }
+  const compiledSources = new Map();
 
   const rootPrefix = root.endsWith(path.sep) ? root : root + path.sep;
   const nm = path.sep + 'node_modules' + path.sep;
@@ -98,13 +109,18 @@ function crucibleStart() {
   // ---- coverage ----
   const scripts = new Map();
   let scriptCount = 0;
-  function describeScript(scriptId, u) {
+  function describeScript(scriptId, u, extent) {
     if (scripts.has(scriptId)) return scripts.get(scriptId);
     let info = null;
     const file = workspacePath(u);
     if (file) {
-      let source = '';
-      try { source = post('Debugger.getScriptSource', { scriptId }).scriptSource; } catch (e) {}
+      // CommonJS: the text _compile got is the script V8 ran (compileFunction, no textual wrapper)
+      // when its length is the module function's extent; anything else asks the debugger.
+      let source = compiledSources.get(file);
+      if (source === undefined || source.length !== extent) {
+        source = '';
+        try { enableDebugger(); source = post('Debugger.getScriptSource', { scriptId }).scriptSource; } catch (e) {}
+      }
       const lineStarts = [0];
       for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 10) lineStarts.push(i + 1);
       // vite-node runs a module inside a wrapper of its own, on the code's first line.
@@ -133,7 +149,7 @@ function crucibleStart() {
     for (const sc of res.result) {
       const executed = sc.functions.filter((f) => f.ranges[0].count > 0);
       if (executed.length === 0) continue;
-      const info = describeScript(sc.scriptId, sc.url);
+      const info = describeScript(sc.scriptId, sc.url, sc.functions.length > 0 ? sc.functions[0].ranges[0].endOffset : -1);
       if (!info) continue;
       const functions = [];
       for (const f of sc.functions) {
@@ -590,6 +606,14 @@ function crucibleStart() {
     }
     return exp;
   }
+  const origCompile = Module.prototype._compile;
+  Module.prototype._compile = function _compile(content, filename) {
+    try {
+      const file = workspacePath(filename);
+      if (file && typeof content === 'string') compiledSources.set(file, content);
+    } catch (e) {}
+    return origCompile.apply(this, arguments);
+  };
   const origLoad = Module.prototype.load;
   Module.prototype.load = function load(filename) {
     const r = origLoad.apply(this, arguments);
