@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CallSample, JsonValue } from '../../server/src/evidence/model';
-import { benchmarkArtifact, compareVariants, pytestPythonPath, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
+import { benchmarkArtifact, benchmarkInProcesses, compareVariants, pytestPythonPath, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
 import { partitionSamples, pythonUnreplayableReason, unreplayableReason } from '../../server/src/evidence/bench/replayable';
 import { benchWorkerSource } from '../../server/src/evidence/bench/worker';
 import { detectRunners } from '../../server/src/evidence/runners/detect';
@@ -107,6 +107,16 @@ describe('benchmarks: replaying recorded calls', () => {
       assert.ok(r.madNs >= 0 && r.ciConfidence >= 0.95);
       assert.equal(r.iterations, r.samplesNs.length * r.batch * r.calls);
       assert.deepEqual(Object.keys(toBenchEvidence(r)).sort(), ['ciHighNs', 'ciLowNs', 'medianNs', 'samplesNs']);
+    });
+
+    it('in several worker processes: pooled samples, their groups, an interval over processes', async () => {
+      const r = await benchmarkInProcesses({ root, artifact: target('add'), samples: [call([1, 2], { result: 3 })], maxSeconds: 2, processes: 2 });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.groups?.length, 2);
+      assert.equal(r.groups!.reduce((a, b) => a + b, 0), r.samplesNs.length);
+      assertCiContainsMedian(r);
+      assert.match(r.notes[0], /^2 worker processes, medians /);
+      assert.deepEqual(toBenchEvidence(r).groups, r.groups);
     });
 
     it('awaits async functions: the time includes the awaiting', async () => {

@@ -129,10 +129,17 @@ describe('drift detection', () => {
       assert.deepEqual(events.map((e) => e.kind), ['slowdown']);
     });
 
-    it('with unchanged code, compares with the oldest benchmark kept and says so', () => {
-      const events = detectSlowdown(view([entry('a', { bench: bench(1, 1e6, 0.05) }), entry('a', { bench: bench(2, 1.05e6, 0.05) }), entry('a', { bench: bench(3, 1.25e6, 0.05) })]));
+    it('with unchanged code, needs three earlier benchmarks and compares with the slowest of the oldest three', () => {
+      const early = [entry('a', { bench: bench(1, 1e6, 0.05) }), entry('a', { bench: bench(2, 1.08e6, 0.05) })];
+      // Two earlier runs are not enough to tell a slowdown from run-to-run noise.
+      assert.deepEqual(detectSlowdown(view([...early, entry('a', { bench: bench(3, 1.4e6, 0.05) })])), []);
+      const events = detectSlowdown(view([...early, entry('a', { bench: bench(4, 1.02e6, 0.05) }), entry('a', { bench: bench(5, 1.4e6, 0.05) })]));
       assert.deepEqual(events.map((e) => e.kind), ['slowdown']);
       assert.match(events[0].detail, /no change to this code/);
+      assert.match(events[0].detail, /the slowest of 3 runs of that code/);
+      assert.ok(Math.abs(events[0].ratio! - 1.4 / 1.08) < 0.06, `${events[0].ratio}: against the slowest of the three`);
+      // A slowdown within what the earlier runs varied is not one.
+      assert.deepEqual(detectSlowdown(view([...early, entry('a', { bench: bench(4, 1.02e6, 0.05) }), entry('a', { bench: bench(5, 1.12e6, 0.05) })])), []);
     });
 
     it('falls back to the stored intervals when there are too few samples', () => {
@@ -142,6 +149,20 @@ describe('drift detection', () => {
       assert.equal(events[0].ratio, 1.3);
       assert.match(events[0].detail, /from per-run intervals/);
       assert.deepEqual(detectSlowdown(view([entry('a', { bench: b })])), []);
+    });
+
+    it('with benchmarks from several processes, compares over processes: noise between them is no slowdown', () => {
+      const grouped = (medians: number[], seed: number): BenchEvidence => {
+        const parts = medians.map((m, i) => bench(seed * 10 + i, m, 0.02, 20).samplesNs);
+        const samplesNs = parts.flat();
+        const sm = summarize(samplesNs);
+        return { samplesNs, medianNs: sm.median, ciLowNs: sm.ciLow, ciHighNs: sm.ciHigh, groups: parts.map((p) => p.length) };
+      };
+      const noisy = detectSlowdown(view([entry('a', { bench: grouped([30e3, 43e3, 31e3], 1) }), entry('a', { bench: grouped([44e3, 30.5e3, 43.5e3], 2) })]));
+      assert.deepEqual(noisy, []);
+      const real = detectSlowdown(view([entry('a', { bench: grouped([30e3, 43e3, 31e3], 1) }), entry('b', { bench: grouped([90e3, 120e3, 95e3], 3) })]));
+      assert.deepEqual(real.map((e) => e.kind), ['slowdown']);
+      assert.match(real[0].detail, /bootstrap over 3 and 3 processes/);
     });
 
     it('gives no verdict on runs of one or two samples, however far apart', () => {

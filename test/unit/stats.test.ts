@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { hodgesLehmannRatio, iqr, mad, median, medianCI, ratioOfMediansCI, seededRandom, summarize } from '../../server/src/evidence/stats';
+import { groupedMedianCI, hodgesLehmannRatio, iqr, mad, median, medianCI, ratioOfMediansCI, ratioOfMediansGroupedCI, seededRandom, splitGroups, summarize } from '../../server/src/evidence/stats';
 
 /** Log-normal timings around `medianNs` with multiplicative spread `sigma` (timings are skewed, never negative). */
 function timings(random: () => number, n: number, medianNs: number, sigma: number): number[] {
@@ -86,5 +86,36 @@ describe('evidence statistics', () => {
       if (ci.low <= 1.3 && 1.3 <= ci.high) covered++;
     }
     assert.ok(covered / trials >= 0.9, `coverage ${covered / trials}`);
+  });
+
+  describe('grouped (per process) bootstrap', () => {
+    const random = seededRandom(11);
+    // Two runs of the same code, three processes each, whose medians sit 30–45% apart
+    // (process-to-process noise, as measured on recursive code here).
+    const run = (medians: number[]) => medians.map((m) => timings(random, 20, m, 0.02));
+    const a = run([30_000, 43_000, 31_000]);
+    const b = run([44_000, 30_500, 43_500]);
+
+    it('does not call process-to-process noise a slowdown, where pooling the samples would', () => {
+      const grouped = ratioOfMediansGroupedCI(a, b);
+      assert.ok(grouped.low <= 1 && grouped.high >= 1, `${grouped.low}–${grouped.high}`);
+      const pooled = ratioOfMediansCI(a.flat(), b.flat());
+      assert.ok(pooled.low > 1, `pooled samples give ${pooled.low}–${pooled.high}: too narrow`);
+    });
+
+    it('still finds a real 2x slowdown', () => {
+      const slow = run([60_000, 86_000, 62_000]);
+      const r = ratioOfMediansGroupedCI(a, slow);
+      assert.ok(r.low > 1.2 && r.ratio > 1.8, `${r.ratio} ${r.low}–${r.high}`);
+    });
+
+    it('gives an interval of the pooled median over processes, and splits pooled samples back', () => {
+      const ci = groupedMedianCI(a);
+      const m = median(a.flat());
+      assert.ok(ci.low <= m && m <= ci.high);
+      assert.ok(ci.high / ci.low > 1.2, 'as wide as the processes disagree');
+      assert.deepEqual(splitGroups([1, 2, 3, 4, 5], [2, 3]), [[1, 2], [3, 4, 5]]);
+      assert.deepEqual(splitGroups([1, 2, 3], [2, 2]), [[1, 2, 3]], 'sizes that do not add up: one group');
+    });
   });
 });

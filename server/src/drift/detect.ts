@@ -8,7 +8,7 @@
  */
 import { benchPair, lastTwo } from '../evidence/history';
 import type { ArtifactRunEvidence } from '../evidence/model';
-import { ratioOfMediansCI } from '../evidence/stats';
+import { ratioOfMediansCI, ratioOfMediansGroupedCI, splitGroups } from '../evidence/stats';
 
 import type { DriftKind } from '../protocol';
 export type { DriftKind };
@@ -174,7 +174,12 @@ export function detectSlowdown(view: ArtifactEvidenceView): DriftEvent[] {
   let method: string;
   // Both rules need the point ratio at or above the minimum: below it, no interval can make it fire.
   if (!(c.medianNs / b.medianNs >= SLOWDOWN_MIN_RATIO * 0.999)) return [];
-  if (b.samplesNs.length >= SLOWDOWN_MIN_SAMPLES && c.samplesNs.length >= SLOWDOWN_MIN_SAMPLES) {
+  if ((b.groups?.length ?? 0) > 1 && (c.groups?.length ?? 0) > 1) {
+    // Both runs measured in several processes: resample processes, then samples.
+    const est = ratioOfMediansGroupedCI(splitGroups(b.samplesNs, b.groups), splitGroups(c.samplesNs, c.groups), { confidence: SLOWDOWN_CONFIDENCE });
+    ({ ratio, low, high } = est);
+    method = `bootstrap over ${b.groups!.length} and ${c.groups!.length} processes`;
+  } else if (b.samplesNs.length >= SLOWDOWN_MIN_SAMPLES && c.samplesNs.length >= SLOWDOWN_MIN_SAMPLES) {
     const est = ratioOfMediansCI(b.samplesNs, c.samplesNs, { confidence: SLOWDOWN_CONFIDENCE });
     ({ ratio, low, high } = est);
     method = 'bootstrap';
@@ -198,7 +203,7 @@ export function detectSlowdown(view: ArtifactEvidenceView): DriftEvent[] {
       ratio,
       detail:
         `${ratio.toFixed(2)}× slower ${cause}: median ${fmtNs(c.medianNs)} (${c.samplesNs.length} samples, ${day(pair.current.at)}) ` +
-        `vs ${fmtNs(b.medianNs)} (${b.samplesNs.length} samples, ${day(pair.baseline.at)}); ${Math.round(SLOWDOWN_CONFIDENCE * 100)}% CI of the ratio ${low.toFixed(2)}–${high.toFixed(2)} (${method})`,
+        `vs ${fmtNs(b.medianNs)} (${b.samplesNs.length} samples, ${day(pair.baseline.at)}${pair.candidates > 1 ? `, the slowest of ${pair.candidates} runs of that code` : ''}); ${Math.round(SLOWDOWN_CONFIDENCE * 100)}% CI of the ratio ${low.toFixed(2)}–${high.toFixed(2)} (${method})`,
     },
   ];
 }

@@ -64,6 +64,11 @@ export interface BenchEvidence {
   /** 95% confidence interval for the median (order-statistic interval, see stats.ts). */
   ciLowNs: number;
   ciHighNs: number;
+  /**
+   * When the samples came from several worker processes: how many each gave, in the order of
+   * `samplesNs`. The interval is then a two-stage bootstrap over processes and samples.
+   */
+  groups?: number[];
 }
 
 /**

@@ -114,6 +114,71 @@ export function ratioOfMediansCI(baseline: readonly number[], current: readonly 
   return { ratio, low: percentileSorted(ratios, alpha / 2), high: percentileSorted(ratios, 1 - alpha / 2), confidence };
 }
 
+/** Splits pooled samples into their groups (`sizes` in order; a mismatch gives one group). */
+export function splitGroups(samples: readonly number[], sizes: readonly number[] | undefined): number[][] {
+  if (!sizes || sizes.length < 2 || sizes.reduce((a, b) => a + b, 0) !== samples.length) return [samples.slice()];
+  const groups: number[][] = [];
+  let at = 0;
+  for (const n of sizes) {
+    groups.push(samples.slice(at, at + n));
+    at += n;
+  }
+  return groups.filter((g) => g.length > 0);
+}
+
+/**
+ * Median of one two-stage bootstrap resample: groups drawn with replacement, then each
+ * drawn group's samples drawn with replacement, pooled.
+ */
+function hierarchicalResampleMedian(groups: readonly Float64Array[], buf: Float64Array, random: () => number): number {
+  let k = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[Math.floor(random() * groups.length)];
+    for (let i = 0; i < group.length; i++) buf[k++] = group[Math.floor(random() * group.length)];
+  }
+  const view = buf.subarray(0, k).sort();
+  return k % 2 ? view[(k - 1) / 2] : (view[k / 2 - 1] + view[k / 2]) / 2;
+}
+
+/**
+ * Like `ratioOfMediansCI`, for runs whose samples come from several processes (groups):
+ * a two-stage bootstrap that resamples the processes, then the samples within each.
+ * Why: two processes running the same code can differ by tens of percent (JIT decisions,
+ * memory layout); samples of one process are not independent draws of that variation,
+ * so resampling samples alone gives intervals far too narrow for comparing two runs.
+ */
+export function ratioOfMediansGroupedCI(baseline: readonly (readonly number[])[], current: readonly (readonly number[])[], options: BootstrapOptions = {}): RatioEstimate {
+  const confidence = options.confidence ?? 0.95;
+  const resamples = options.resamples ?? defaultBootstrapResamples;
+  const b = baseline.filter((g) => g.length > 0).map((g) => Float64Array.from(g));
+  const c = current.filter((g) => g.length > 0).map((g) => Float64Array.from(g));
+  if (b.length === 0 || c.length === 0) return { ratio: NaN, low: NaN, high: NaN, confidence: 0 };
+  const ratio = median(c.flatMap((g) => [...g])) / median(b.flatMap((g) => [...g]));
+  const random = seededRandom(options.seed ?? defaultBootstrapSeed);
+  const bufB = new Float64Array(b.length * Math.max(...b.map((g) => g.length)));
+  const bufC = new Float64Array(c.length * Math.max(...c.map((g) => g.length)));
+  const ratios = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) ratios[r] = hierarchicalResampleMedian(c, bufC, random) / hierarchicalResampleMedian(b, bufB, random);
+  ratios.sort();
+  const alpha = 1 - confidence;
+  return { ratio, low: percentileSorted(ratios, alpha / 2), high: percentileSorted(ratios, 1 - alpha / 2), confidence };
+}
+
+/** 95% (by default) two-stage bootstrap interval of the pooled median of grouped samples. */
+export function groupedMedianCI(groups: readonly (readonly number[])[], options: BootstrapOptions = {}): Interval {
+  const confidence = options.confidence ?? 0.95;
+  const resamples = options.resamples ?? defaultBootstrapResamples;
+  const gs = groups.filter((g) => g.length > 0).map((g) => Float64Array.from(g));
+  if (gs.length === 0) return { low: NaN, high: NaN, confidence: 0 };
+  const random = seededRandom(options.seed ?? defaultBootstrapSeed);
+  const buf = new Float64Array(gs.length * Math.max(...gs.map((g) => g.length)));
+  const medians = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) medians[r] = hierarchicalResampleMedian(gs, buf, random);
+  medians.sort();
+  const alpha = 1 - confidence;
+  return { low: percentileSorted(medians, alpha / 2), high: percentileSorted(medians, 1 - alpha / 2), confidence };
+}
+
 /** Median of one bootstrap resample of `sorted` (drawn with replacement), by counting drawn indices. */
 function resampledMedian(sorted: Float64Array, counts: Uint32Array, random: () => number): number {
   const n = sorted.length;

@@ -16,7 +16,7 @@ import type { ArtifactRunInput, Run } from './model';
 import type { EvidenceStore } from './store';
 import { detectRunners, planFromCommand } from './runners/detect';
 import { runTestsRecorded, testResultsOf } from './record/record';
-import { benchmarkArtifact, toBenchEvidence } from './bench/replay';
+import { benchmarkInProcesses, toBenchEvidence } from './bench/replay';
 import { testArtifactId, type RunnerPlan } from './runners/types';
 import { describeWorkspaceChanges, snapshotWorkspace, workspaceChanges } from './workspaceWrites';
 
@@ -178,7 +178,7 @@ export async function benchmarkFolder(
     if (options.signal?.aborted) break;
     const a = targets[i];
     options.onProgress?.(i, targets.length, a.id);
-    const r = await benchmarkArtifact({ root: index.root, artifact: { id: a.id, file: a.file, qualifiedName: a.qualifiedName, kind: a.kind }, samples: evidence.callSamples(a.id), maxSeconds: options.maxSecondsPerArtifact, signal: options.signal });
+    const r = await benchmarkInProcesses({ root: index.root, artifact: { id: a.id, file: a.file, qualifiedName: a.qualifiedName, kind: a.kind }, samples: evidence.callSamples(a.id), maxSeconds: options.maxSecondsPerArtifact, signal: options.signal });
     if (r.ok) {
       outcomes.push({ id: a.id, ok: true, medianNs: r.medianNs, ciLowNs: r.ciLowNs, ciHighNs: r.ciHighNs });
       perArtifact.set(a.id, { hash: a.hash, tests: [], bench: toBenchEvidence(r) });

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BenchEvidence, CallSample } from '../model';
-import { medianCI, ratioOfMediansCI, summarize } from '../stats';
+import { groupedMedianCI, medianCI, ratioOfMediansCI, summarize } from '../stats';
 import { pythonWithPytest } from '../runners/run';
 import { pythonBenchWorkerSource } from './pythonWorker';
 import { describeSkipped, partitionSamples, pythonUnreplayableReason, type SkipReason, type SkipSummary } from './replayable';
@@ -176,6 +176,55 @@ export async function benchmarkArtifact(options: BenchOptions & { artifact: Benc
   if (!r.ok) return r;
   const v = r.variants[0];
   return { ok: true, ...v, calls: r.calls, ...(r.skipped ? { skipped: r.skipped } : {}), notes: r.notes, durationMs: r.durationMs };
+}
+
+/**
+ * `benchmarkArtifact` in `processes` fresh worker processes one after another, the budget split
+ * between them, with the samples pooled (`groups`: how many each gave). Two processes running
+ * the same code can differ by tens of percent (JIT decisions, memory layout), which the samples
+ * of one process cannot show; the median and its interval are then over processes too
+ * (two-stage bootstrap, stats.ts `groupedMedianCI`). This is what stored benchmarks use, so that
+ * drift compares runs with their process-to-process noise. Default: one process per 1 s of
+ * budget, 1 to 3. The first failure is returned as is.
+ */
+export async function benchmarkInProcesses(options: BenchOptions & { artifact: BenchTarget; processes?: number }): Promise<BenchResult & { groups?: number[] }> {
+  const started = performance.now();
+  const processes = Math.max(1, Math.min(3, Math.floor(options.processes ?? options.maxSeconds)));
+  if (processes === 1) return benchmarkArtifact(options);
+  const runs: BenchSuccess[] = [];
+  for (let i = 0; i < processes; i++) {
+    if (options.signal?.aborted) break;
+    const r = await benchmarkArtifact({ ...options, maxSeconds: options.maxSeconds / processes });
+    if (!r.ok) return r;
+    runs.push(r);
+  }
+  if (runs.length === 0) return { ok: false, reason: 'cancelled', durationMs: Math.round(performance.now() - started) };
+  const groups = runs.map((r) => r.samplesNs);
+  const pooled = groups.flat();
+  const s = summarize(pooled);
+  const ci = runs.length > 1 ? groupedMedianCI(groups) : { low: runs[0].ciLowNs, high: runs[0].ciHighNs, confidence: runs[0].ciConfidence };
+  const first = runs[0];
+  const medians = runs.map((r) => r.medianNs);
+  const spread = Math.max(...medians) / Math.min(...medians);
+  return {
+    ...first,
+    samplesNs: pooled,
+    medianNs: s.median,
+    ciLowNs: ci.low,
+    ciHighNs: ci.high,
+    ciConfidence: ci.confidence,
+    madNs: s.mad,
+    iqrNs: s.iqr,
+    iterations: runs.reduce((a, r) => a + r.iterations, 0),
+    notes: [
+      ...new Set([
+        `${runs.length} worker processes, medians ${medians.map((m) => m.toPrecision(3)).join(', ')} ns${spread > 1.1 ? ` (${spread.toFixed(2)}× apart: process-to-process noise, included in the interval)` : ''}`,
+        ...runs.flatMap((r) => r.notes),
+      ]),
+    ],
+    durationMs: Math.round(performance.now() - started),
+    groups: groups.map((g) => g.length),
+  };
 }
 
 /** Replays the same recorded calls on N variants of one function, interleaved, and compares each with the first. */
@@ -385,8 +434,8 @@ async function comparePython(options: CompareOptions, started: number, fail: (re
 }
 
 /** What a benchmark stores per artifact in a `bench` run (model.ts). */
-export function toBenchEvidence(r: Pick<VariantStats, 'samplesNs' | 'medianNs' | 'ciLowNs' | 'ciHighNs'>): BenchEvidence {
-  return { samplesNs: r.samplesNs, medianNs: r.medianNs, ciLowNs: r.ciLowNs, ciHighNs: r.ciHighNs };
+export function toBenchEvidence(r: Pick<VariantStats, 'samplesNs' | 'medianNs' | 'ciLowNs' | 'ciHighNs'> & { groups?: number[] }): BenchEvidence {
+  return { samplesNs: r.samplesNs, medianNs: r.medianNs, ciLowNs: r.ciLowNs, ciHighNs: r.ciHighNs, ...(r.groups && r.groups.length > 1 ? { groups: r.groups } : {}) };
 }
 
 function ratioAgainst(base: VariantStats, v: VariantStats): VariantRatio {

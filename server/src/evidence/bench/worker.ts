@@ -253,10 +253,14 @@ async function main() {
   // collected before (outside the clock) so no variant pays for another's.
   const objectArgs = shared.some((a) => a === null);
   function sample(v) {
+    const w0 = hr();
     minorGc();
     const sets = argSets(v.batch);
     if (objectArgs) { minorGc(); minorGc(); }
     const ns = v.run(v.fn, v.thisArg, sets, expect, n, v.state, hr);
+    // Wall time of the whole sample per pass: rebuilding large arguments and the GCs can
+    // cost far more than the timed calls, and the batch must not outgrow the budget for it.
+    v.wallPerPass = Number(hr() - w0) / v.batch;
     return ns;
   }
   function diverged(v) {
@@ -274,6 +278,9 @@ async function main() {
   // the samples are less skewed and bimodal and their median is steadier.
   const samplingNs = (deadline - now0) * 0.55 * 1e6;
   const targetNs = Math.max(job.minSampleNs, Math.min(job.maxSampleNs, (samplingNs * 0.6) / (job.maxSamples * variants.length)));
+  // What one sample may cost in wall time (rebuild and GCs included) for maxSamples rounds to fit.
+  const wallPerSampleNs = samplingNs / (job.maxSamples * variants.length);
+  const wallCap = (v) => Math.max(1, Math.floor(wallPerSampleNs / Math.max(v.wallPerPass || 1, 1)));
   tell({ phase: 'warmup' });
   for (let round = 0; ; round++) {
     const elapsed = Date.now() - now0;
@@ -283,9 +290,9 @@ async function main() {
       const ns = await sample(v);
       const d = diverged(v);
       if (d) return send(d);
-      if (ns < targetNs && v.batch < maxBatch) {
+      if (ns < targetNs && v.batch < Math.min(maxBatch, wallCap(v))) {
         const grow = Math.min(16, Math.max(2, Math.ceil((targetNs * 1.1) / Math.max(ns, 1))));
-        v.batch = Math.min(maxBatch, v.batch * grow);
+        v.batch = Math.max(1, Math.min(maxBatch, wallCap(v), v.batch * grow));
         v.warm = [];
       } else v.warm.push(ns / (v.batch * n));
     }
@@ -308,7 +315,7 @@ async function main() {
       atLeast = Math.max(atLeast, Math.ceil(job.minSampleNs / pass));
       toTarget = Math.min(toTarget, Math.ceil(targetNs / pass));
     }
-    const common = Math.min(maxBatch, Math.max(atLeast, toTarget));
+    const common = Math.min(maxBatch, ...variants.map(wallCap), Math.max(atLeast, toTarget));
     for (const v of variants) v.batch = common;
   }
   for (const v of variants) {
