@@ -183,7 +183,8 @@ async function drift(root: string, index: WorkspaceIndex, opts: { json: boolean;
 
 /** A benchmark refusal without the function's own name, so that refusals for the same reason group. */
 function reasonKind(reason: string): string {
-  return reason.replace(/^[\w$.]+ is an instance method: it needs an instance as this, /, 'instance methods need an instance as this; ').replace(/\d+ recorded calls? skipped: \d+ /, 'recorded calls skipped: ');
+  if (/ is an instance method/.test(reason)) return 'instance methods: a call needs its `this`, which the recorder does not keep';
+  return reason.replace(/\d+ recorded calls? skipped: \d+ /, 'recorded calls skipped: ');
 }
 
 function positiveNumber(text: string | undefined, fallback: number, name: string): number {
