@@ -1,0 +1,213 @@
+/**
+ * `.crucible/optimize/optimize.json`: the variants that passed verification (each linked
+ * to its original artifact, which is never touched), the rejections with their reasons,
+ * the micro-agents' records (rankings), and the optimizer's own settings with their history.
+ *
+ * One lowdb file (it is small: variant texts and capped lists), written atomically by
+ * lowdb (temp file + rename) under the store lock (`.crucible/optimize/write.lock`). A
+ * corrupt file, or one of another schema version, is moved aside to `*.corrupt-<timestamp>`
+ * (kept, never deleted) and the store starts afresh, telling the caller once.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from '../agents/bandit';
+import { storeDirName } from '../index/files';
+import { acquireStoreLock, moveAside, type StoreProblem } from '../index/store';
+import type { Range } from '../index/extract';
+import type { MicroAgent, Rejection, VerificationRecord } from './types';
+
+export const optimizeSchemaVersion = 1;
+/** Rejections kept (newest), for the reasons a user may look up and for bench:optimize. */
+export const maxRejections = 1000;
+
+export type VariantStatus = 'offered' | 'dismissed' | 'applied';
+
+export interface VariantRecord {
+  /** `<artifact id>@<agent>#<n>`. */
+  id: string;
+  artifact: string;
+  file: string;
+  /** Range of the original's whole text when it was verified. */
+  range: Range;
+  /** Content hash of the original when it was verified: a changed original needs re-verification before Apply. */
+  originalHash: string;
+  /** The original's text when verified (for Diff, and to tell whether the file still has it). */
+  original: string;
+  agent: string;
+  code: string;
+  summary: string;
+  verification: VerificationRecord;
+  createdAt: string;
+  status: VariantStatus;
+  statusAt?: string;
+}
+
+export interface RejectionRecord {
+  artifact: string;
+  agent: string;
+  at: string;
+  rejection: Rejection;
+}
+
+interface OptimizeFile {
+  schemaVersion: number;
+  variants: VariantRecord[];
+  rejected: RejectionRecord[];
+  agents: AgentRecord[];
+  settings: OptimizerSettings;
+  settingsHistory: SettingsChange[];
+}
+
+const empty = (): OptimizeFile => ({ schemaVersion: optimizeSchemaVersion, variants: [], rejected: [], agents: [], settings: { ...defaultOptimizerSettings }, settingsHistory: [] });
+
+export class OptimizeStore {
+  readonly dir: string;
+  private db: Low<OptimizeFile> | undefined;
+  private data: OptimizeFile = empty();
+  private dirty = false;
+  private writeError: string | undefined;
+
+  constructor(
+    readonly root: string,
+    private readonly options: { owner?: string; lockWaitMs?: number } = {},
+  ) {
+    this.dir = path.join(root, storeDirName, 'optimize');
+  }
+
+  get file(): string {
+    return path.join(this.dir, 'optimize.json');
+  }
+
+  async open(): Promise<StoreProblem[]> {
+    const problems: StoreProblem[] = [];
+    try {
+      await fs.mkdir(this.dir, { recursive: true });
+    } catch (err) {
+      this.writeError = `cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code ?? err})`;
+      problems.push({ file: this.dir, message: `${this.writeError}; variants and rankings are kept in memory only.` });
+    }
+    this.db = new Low<OptimizeFile>(new JSONFile<OptimizeFile>(this.file), empty());
+    try {
+      await this.db.read();
+      const d = this.db.data as unknown;
+      if (!isOptimizeFile(d)) throw new Error((d as { schemaVersion?: unknown })?.schemaVersion !== undefined && (d as { schemaVersion?: unknown }).schemaVersion !== optimizeSchemaVersion ? `schema ${(d as { schemaVersion?: unknown }).schemaVersion}, this version reads ${optimizeSchemaVersion}` : 'unexpected structure');
+      this.data = d;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        const aside = await moveAside(this.file);
+        problems.push({
+          file: this.file,
+          message: `optimize.json could not be used (${(err as Error).message}); ${aside ? `kept it as ${path.basename(aside)} and` : 'could not move it aside;'} started the variants and rankings afresh.`,
+        });
+        this.dirty = true;
+      }
+      this.data = empty();
+    }
+    return problems;
+  }
+
+  /** Makes sure each agent has a record (new agents start with a flat prior); returns them in the agents' order. */
+  agentRecords(agents: readonly Pick<MicroAgent, 'id' | 'kind' | 'description'>[]): AgentRecord[] {
+    for (const a of agents) {
+      const rec = this.data.agents.find((r) => r.id === a.id);
+      if (!rec) {
+        this.data.agents.push(newAgentRecord(a.id, a.kind, a.description));
+        this.dirty = true;
+      } else if (rec.description !== a.description) {
+        rec.description = a.description;
+        this.dirty = true;
+      }
+    }
+    return agents.map((a) => this.data.agents.find((r) => r.id === a.id)!);
+  }
+
+  /** Every agent ever recorded (retired ones included). */
+  allAgents(): AgentRecord[] {
+    return this.data.agents;
+  }
+
+  touchAgents(): void {
+    this.dirty = true;
+  }
+
+  get settings(): OptimizerSettings {
+    return this.data.settings;
+  }
+
+  settingsHistory(): readonly SettingsChange[] {
+    return this.data.settingsHistory;
+  }
+
+  changeSettings(change: SettingsChange): void {
+    this.data.settings = change.to;
+    this.data.settingsHistory.push(change);
+    this.dirty = true;
+  }
+
+  /** Adds an accepted variant; an earlier offered variant of the same artifact by the same agent with the same code is replaced. */
+  addVariant(v: Omit<VariantRecord, 'id' | 'status' | 'createdAt'> & { createdAt?: string }): VariantRecord {
+    const same = this.data.variants.findIndex((x) => x.artifact === v.artifact && x.agent === v.agent && x.code === v.code && x.status === 'offered');
+    if (same >= 0) this.data.variants.splice(same, 1);
+    const n = this.data.variants.filter((x) => x.artifact === v.artifact && x.agent === v.agent).length + 1;
+    const rec: VariantRecord = { ...v, id: `${v.artifact}@${v.agent}#${n}`, status: 'offered', createdAt: v.createdAt ?? new Date().toISOString() };
+    this.data.variants.push(rec);
+    this.dirty = true;
+    return rec;
+  }
+
+  addRejection(r: RejectionRecord): void {
+    this.data.rejected.push(r);
+    if (this.data.rejected.length > maxRejections) this.data.rejected.splice(0, this.data.rejected.length - maxRejections);
+    this.dirty = true;
+  }
+
+  variants(filter: { artifact?: string; file?: string; status?: VariantStatus } = {}): VariantRecord[] {
+    return this.data.variants.filter((v) => (!filter.artifact || v.artifact === filter.artifact) && (!filter.file || v.file === filter.file) && (!filter.status || v.status === filter.status));
+  }
+
+  variant(id: string): VariantRecord | undefined {
+    return this.data.variants.find((v) => v.id === id);
+  }
+
+  rejections(artifact?: string): readonly RejectionRecord[] {
+    return artifact ? this.data.rejected.filter((r) => r.artifact === artifact) : this.data.rejected;
+  }
+
+  /** Dismissed (remembered: the same code is not offered again) or applied. */
+  setStatus(id: string, status: VariantStatus): VariantRecord | undefined {
+    const v = this.variant(id);
+    if (!v) return undefined;
+    v.status = status;
+    v.statusAt = new Date().toISOString();
+    this.dirty = true;
+    return v;
+  }
+
+  /** Whether this exact code was dismissed for this artifact before (it is not offered again). */
+  wasDismissed(artifact: string, code: string): boolean {
+    return this.data.variants.some((v) => v.artifact === artifact && v.code === code && v.status === 'dismissed');
+  }
+
+  async flush(): Promise<void> {
+    if (!this.dirty || this.writeError || !this.db) return;
+    const release = await acquireStoreLock(this.dir, { owner: this.options.owner ?? 'Crucible', waitMs: this.options.lockWaitMs ?? 5000 });
+    try {
+      this.db.data = this.data;
+      await this.db.write();
+      this.dirty = false;
+    } catch (err) {
+      this.writeError = `cannot write ${this.file} (${(err as NodeJS.ErrnoException).code ?? err})`;
+      throw new Error(`${this.writeError}; variants and rankings are kept in memory.`);
+    } finally {
+      await release();
+    }
+  }
+}
+
+function isOptimizeFile(d: unknown): d is OptimizeFile {
+  if (typeof d !== 'object' || d === null) return false;
+  const f = d as Partial<OptimizeFile>;
+  return f.schemaVersion === optimizeSchemaVersion && Array.isArray(f.variants) && Array.isArray(f.rejected) && Array.isArray(f.agents) && typeof f.settings === 'object' && f.settings !== null && Array.isArray(f.settingsHistory);
+}
