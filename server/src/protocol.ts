@@ -320,7 +320,8 @@ export const configurationSection = 'crucible';
 export interface CrucibleSettings {
   exclude: string[];
   maxFileSizeBytes: number;
-  ollama: { host: string; embedModel: string };
+  /** `crucible.ollama.*`: the server, the embedding model (empty: local embedder), the models micro-agents use (empty: rule agents only), and their timeout. */
+  ollama: { host: string; embedModel: string; models: string[]; timeoutSeconds: number };
   /**
    * `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing;
    * `crucible.diagnostics.drift`: a diagnostic per drift event on the artifact's name.
@@ -330,12 +331,15 @@ export interface CrucibleSettings {
   test: { command: string; timeoutSeconds: number };
   /** `crucible.bench.maxSecondsPerArtifact`. */
   bench: { maxSecondsPerArtifact: number };
+  /** `crucible.optimize.minSpeedup` (a variant must be at least this much faster, and its interval's low end above 1) and `crucible.optimize.budget` (candidates verified per run). */
+  optimize: { minSpeedup: number; budget: number };
 }
 export const defaultSettings: CrucibleSettings = {
   exclude: ['**/node_modules/**', '**/*.min.js'],
   maxFileSizeBytes: 1024 * 1024,
-  ollama: { host: 'http://127.0.0.1:11434', embedModel: '' },
+  ollama: { host: 'http://127.0.0.1:11434', embedModel: '', models: [], timeoutSeconds: 60 },
   diagnostics: { parseErrors: true, drift: true },
   test: { command: '', timeoutSeconds: 300 },
   bench: { maxSecondsPerArtifact: 5 },
+  optimize: { minSpeedup: 1.1, budget: 20 },
 };

@@ -152,7 +152,12 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
   return {
     exclude: Array.isArray(merged.exclude) ? merged.exclude : defaultSettings.exclude,
     maxFileSizeBytes: typeof merged.maxFileSizeBytes === 'number' && merged.maxFileSizeBytes > 0 ? merged.maxFileSizeBytes : defaultSettings.maxFileSizeBytes,
-    ollama: { ...defaultSettings.ollama, ...(merged.ollama ?? {}) },
+    ollama: {
+      ...defaultSettings.ollama,
+      ...(merged.ollama ?? {}),
+      models: Array.isArray(merged.ollama?.models) ? merged.ollama.models.filter((m): m is string => typeof m === 'string' && m.trim() !== '') : defaultSettings.ollama.models,
+      timeoutSeconds: typeof merged.ollama?.timeoutSeconds === 'number' && merged.ollama.timeoutSeconds > 0 ? merged.ollama.timeoutSeconds : defaultSettings.ollama.timeoutSeconds,
+    },
     diagnostics: { parseErrors: merged.diagnostics?.parseErrors !== false, drift: merged.diagnostics?.drift !== false },
     test: {
       command: typeof merged.test?.command === 'string' ? merged.test.command.trim() : '',
@@ -160,6 +165,10 @@ async function settingsFor(uri: string): Promise<CrucibleSettings> {
     },
     bench: {
       maxSecondsPerArtifact: typeof merged.bench?.maxSecondsPerArtifact === 'number' && merged.bench.maxSecondsPerArtifact >= 1 ? merged.bench.maxSecondsPerArtifact : defaultSettings.bench.maxSecondsPerArtifact,
+    },
+    optimize: {
+      minSpeedup: typeof merged.optimize?.minSpeedup === 'number' && merged.optimize.minSpeedup >= 1 ? merged.optimize.minSpeedup : defaultSettings.optimize.minSpeedup,
+      budget: typeof merged.optimize?.budget === 'number' && merged.optimize.budget >= 1 ? Math.floor(merged.optimize.budget) : defaultSettings.optimize.budget,
     },
   };
 }
