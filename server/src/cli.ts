@@ -4,6 +4,7 @@
  *   crucible index <dir> [--json] [--force]
  *   crucible evidence <dir> [--json] [--trust] [--no-bench] [--bench-seconds N] [--test-command C] [--timeout S]
  *   crucible drift <dir> [--json] [--ci]
+ *   crucible optimize <dir> [--artifact ID]… [--budget N] [--json] [--trust]
  * Exit codes: 0 done, 1 failed (for drift --ci: a regression was found; for evidence: the
  * tests could not be run or reported), 2 usage error (also: evidence without --trust
  * outside CI), 3 store locked by another writer.
@@ -19,6 +20,9 @@ import { EvidenceStore } from './evidence/store';
 import { summarizeEvidence } from './evidence/summary';
 import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { lastTwo } from './evidence/history';
+import { optimizeFolder } from './optimize/optimize';
+import { openOptimizeSession } from './optimize/session';
+import { OptimizeStore } from './optimize/store';
 import { defaultSettings, type FolderSummary } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import { StoreLockedError } from './index/store';
@@ -33,6 +37,12 @@ Commands:
                  their real calls and line coverage, benchmark the functions on the
                  recorded calls, and print the evidence per artifact. Runs the
                  workspace's code: needs --trust (not needed when CI is set).
+  optimize <dir> Propose faster variants of the functions with evidence (rule agents, and
+                 Ollama models when crucible.ollama.models / --ollama-model are set and
+                 reachable), verify each (parse, typecheck, differential on recorded and
+                 generated inputs, the tests in a scratch copy, an interleaved benchmark),
+                 and keep the ones proven equivalent and faster. Runs the workspace's
+                 code: needs --trust (not when CI is set). Never writes your files.
   drift <dir>    List drift found in the recorded evidence (<dir>/.crucible/evidence):
                  tests gone red, slowdowns, code changed since last verified, coverage
                  drops, error-rate rises, flaky tests. Re-indexes first to know the code now.
@@ -46,6 +56,10 @@ Options:
   --test-command <c>   (evidence) The test command instead of detection (as crucible.test.command)
   --timeout <s>  (evidence) Stop a test run after this long (default ${defaultSettings.test.timeoutSeconds})
   --verbose      (evidence) Stream the test runner's output to stderr
+  --artifact <id>      (optimize) Only this artifact (repeatable)
+  --budget <n>         (optimize) Candidates verified at most (default ${defaultSettings.optimize.budget})
+  --min-speedup <x>    (optimize) Required speedup (default ${defaultSettings.optimize.minSpeedup})
+  --ollama-model <m>   (optimize) An Ollama model to use as micro-agents (repeatable)
   --ci           (drift) Exit 1 when a regression is found: test-failure, slowdown,
                  coverage-drop or error-rate (flaky and unverified-change are listed only)
   --exclude <g>  Extra glob to exclude (repeatable); node_modules and *.min.js are always excluded
@@ -73,6 +87,10 @@ async function main(argv: string[]): Promise<number> {
       'test-command': { type: 'string', default: '' },
       timeout: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      artifact: { type: 'string', multiple: true, default: [] },
+      budget: { type: 'string' },
+      'min-speedup': { type: 'string' },
+      'ollama-model': { type: 'string', multiple: true, default: [] },
       exclude: { type: 'string', multiple: true, default: [] },
       'max-file-size': { type: 'string' },
       'ollama-embed-model': { type: 'string', default: process.env.CRUCIBLE_OLLAMA_EMBED_MODEL ?? '' },
@@ -85,19 +103,28 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command || values.help ? 0 : 2;
   }
-  if (command !== 'index' && command !== 'drift' && command !== 'evidence') throw new UsageError(`unknown command '${command}'`);
+  if (command !== 'index' && command !== 'drift' && command !== 'evidence' && command !== 'optimize') throw new UsageError(`unknown command '${command}'`);
   if (!dir) throw new UsageError(`${command} needs a directory`);
   if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}'`);
   if (values.ci && command !== 'drift') throw new UsageError('--ci is an option of drift');
-  for (const o of ['trust', 'no-bench', 'verbose', 'bench-seconds', 'test-command', 'timeout'] as const) {
+  for (const o of ['no-bench', 'verbose', 'bench-seconds', 'timeout'] as const) {
     if (command !== 'evidence' && values[o] !== undefined && values[o] !== false && values[o] !== '') throw new UsageError(`--${o} is an option of evidence`);
   }
+  for (const o of ['trust', 'test-command'] as const) {
+    if (command !== 'evidence' && command !== 'optimize' && values[o] !== false && values[o] !== '') throw new UsageError(`--${o} is an option of evidence and optimize`);
+  }
+  for (const o of ['budget', 'min-speedup'] as const) if (command !== 'optimize' && values[o] !== undefined) throw new UsageError(`--${o} is an option of optimize`);
+  if (command !== 'optimize' && (values.artifact!.length > 0 || values['ollama-model']!.length > 0)) throw new UsageError('--artifact and --ollama-model are options of optimize');
+  const budget = values.budget === undefined ? defaultSettings.optimize.budget : Number(values.budget);
+  if (!Number.isInteger(budget) || budget < 1) throw new UsageError('--budget must be a whole number of candidates, at least 1');
+  const minSpeedup = values['min-speedup'] === undefined ? defaultSettings.optimize.minSpeedup : Number(values['min-speedup']);
+  if (!Number.isFinite(minSpeedup) || minSpeedup < 1) throw new UsageError('--min-speedup must be a number of at least 1');
   const benchSeconds = positiveNumber(values['bench-seconds'], defaultSettings.bench.maxSecondsPerArtifact, '--bench-seconds');
   const timeoutSeconds = positiveNumber(values.timeout, defaultSettings.test.timeoutSeconds, '--timeout');
   // Running tests runs the workspace's code: the editor asks VS Code's Workspace Trust, the
   // command line an explicit flag (a CI job has already decided to run the repository's code).
-  if (command === 'evidence' && !values.trust && !process.env.CI) {
-    throw new TrustError(`evidence runs the tests and code of ${dir}: pass --trust if you trust it (not needed when CI is set)`);
+  if ((command === 'evidence' || command === 'optimize') && !values.trust && !process.env.CI) {
+    throw new TrustError(`${command} runs the tests and code of ${dir}: pass --trust if you trust it (not needed when CI is set)`);
   }
   const root = path.resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`${dir} is not a directory`);
@@ -136,6 +163,17 @@ async function main(argv: string[]): Promise<number> {
   if (!summary) throw new Error('indexing was cancelled');
   // drift indexes first (above) for the hashes of the code as it is now; the index stays readable after close
   if (command === 'drift') return drift(root, index, { json: values.json!, ci: values.ci!, log });
+  if (command === 'optimize') {
+    return optimize(index, {
+      json: values.json!,
+      budget,
+      minSpeedup,
+      ids: values.artifact!,
+      testCommand: values['test-command']!,
+      ollama: { host: values['ollama-host']!, models: values['ollama-model']!, timeoutSeconds: defaultSettings.ollama.timeoutSeconds },
+      log,
+    });
+  }
   if (command === 'evidence') {
     return evidence(index, { json: values.json!, bench: !values['no-bench'], benchSeconds, timeoutSeconds, testCommand: values['test-command']!, verbose: values.verbose!, log });
   }
@@ -185,6 +223,77 @@ async function drift(root: string, index: WorkspaceIndex, opts: { json: boolean;
 function reasonKind(reason: string): string {
   if (/ is an instance method/.test(reason)) return 'instance methods: a call needs its `this`, which the recorder does not keep';
   return reason.replace(/\d+ recorded calls? skipped: \d+ /, 'recorded calls skipped: ');
+}
+
+/**
+ * `crucible optimize`: proposes, verifies and stores variants (`.crucible/optimize/`), prints
+ * them with the rejections and the agents' ranking. The user's files are never written.
+ */
+async function optimize(
+  index: WorkspaceIndex,
+  opts: { json: boolean; budget: number; minSpeedup: number; ids: string[]; testCommand: string; ollama: { host: string; models: string[]; timeoutSeconds: number }; log: (m: string) => void },
+): Promise<number> {
+  const evidence = new EvidenceStore(index.root, { owner: 'crucible optimize (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000) });
+  for (const p of await evidence.open()) opts.log(p.message);
+  if (evidence.artifacts().length === 0) {
+    opts.log(`no evidence recorded in ${index.root}: run \`crucible evidence ${index.root} --trust\` first (optimize works from recorded calls and benchmarks)`);
+    return 1;
+  }
+  const store = new OptimizeStore(index.root, { owner: 'crucible optimize (CLI)' });
+  for (const p of await store.open()) opts.log(p.message);
+  const session = await openOptimizeSession(index, store, { ollama: { ...defaultSettings.ollama, ...opts.ollama, embedModel: '' }, optimize: { minSpeedup: opts.minSpeedup, budget: opts.budget }, test: { command: opts.testCommand, timeoutSeconds: defaultSettings.test.timeoutSeconds } }, opts.log);
+  for (const n of session.notices) opts.log(n);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const report = await optimizeFolder(index, evidence, store, {
+      budget: opts.budget,
+      artifactIds: opts.ids.length ? opts.ids : undefined,
+      agents: session.agents,
+      verify: (t, c, signal) => session.verify(t, c, signal),
+      signal: abort.signal,
+      onProgress: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+    });
+    await store.flush();
+    if (opts.json) {
+      const out = {
+        variants: report.variants.map((v) => ({
+          artifact: v.artifact,
+          file: v.file,
+          range: v.range,
+          agent: v.agent,
+          code: v.code,
+          speedup: v.verification.speedup,
+          speedupLow: v.verification.speedupLow,
+          inputsCompared: v.verification.inputsCompared.recorded + v.verification.inputsCompared.generated,
+          testsRun: v.verification.testsRun,
+        })),
+        rejected: report.rejected.map((r) => ({ artifact: r.artifact, agent: r.agent, reason: r.reason })),
+        agents: report.agents.map((a) => ({ id: a.id, attempts: a.attempts, accepted: a.accepted, mean: a.mean, low: a.low, high: a.high })),
+      };
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    } else {
+      process.stdout.write(`Crucible optimize of ${index.root}: ${report.verified} candidate(s) verified, ${report.variants.length} accepted, ${report.rejected.length} rejected\n`);
+      for (const v of report.variants) {
+        const c = v.verification;
+        process.stdout.write(`  ⚡ ${v.artifact}: ${c.speedup?.toFixed(2)}× faster (95% CI ${c.speedupLow?.toFixed(2)}–${c.speedupHigh?.toFixed(2)}) by ${v.agent}: ${v.summary}\n      ${c.inputsCompared.recorded} recorded + ${c.inputsCompared.generated} generated inputs agree, ${c.testsPassed}/${c.testsRun} tests pass with it\n`);
+      }
+      for (const r of report.rejected) process.stdout.write(`  ✗ ${r.artifact} (${r.agent}): ${r.reason}\n`);
+      const t = new Table({ head: ['#', 'agent', 'accepted', 'rate [95%]', 'speedup'], style: { head: [], border: [], compact: true } });
+      for (const a of report.agents) t.push([a.rank, `${a.id}${a.provisional ? ' (provisional)' : ''}${a.retired ? ' (retired)' : ''}`, `${a.accepted}/${a.attempts}`, `${Math.round(a.mean * 100)}% [${Math.round(a.low * 100)}–${Math.round(a.high * 100)}%]`, a.meanSpeedup ? `${a.meanSpeedup.toFixed(2)}×` : '']);
+      process.stdout.write(`${t.toString()}\n`);
+      for (const id of report.retired) process.stdout.write(`  retired ${id}\n`);
+      if (report.settingsChange) process.stdout.write(`  optimizer settings changed: ${report.settingsChange.why}\n`);
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await session.dispose();
+    await evidence.close();
+  }
 }
 
 function positiveNumber(text: string | undefined, fallback: number, name: string): number {

@@ -315,6 +315,89 @@ export namespace DriftChangedNotification {
   export const type = new NotificationType<{ folderUri: string }>(method);
 }
 
+/** Client → server: run the optimizer (all functions with evidence, or `ids`). Trusted workspaces only; cancellable; work-done progress. */
+export interface OptimizeParams {
+  runId: string;
+  ids?: string[];
+  folderUri?: string;
+  /** Candidates verified at most (default `crucible.optimize.budget`). */
+  budget?: number;
+}
+export interface OptimizeResult {
+  folders: {
+    folderUri: string;
+    variants: { id: string; artifact: string; agent: string; speedup: number; summary: string }[];
+    rejected: { artifact: string; agent: string; reason: string }[];
+    skipped: { artifact: string; reason: string }[];
+    verified: number;
+    /** One-line notices (Ollama not reachable: rule agents only, agents retired, settings changed). */
+    notices: string[];
+  }[];
+}
+export namespace OptimizeRequest {
+  export const method = 'crucible/optimize';
+  export const type = new RequestType<OptimizeParams, OptimizeResult, void>(method);
+}
+
+/** One micro-agent as the Micro-agents view shows it (server/src/agents/bandit.ts `RankedAgent`). */
+export interface AgentInfo {
+  rank: number;
+  id: string;
+  kind: 'rule' | 'ollama';
+  description: string;
+  attempts: number;
+  accepted: number;
+  /** Posterior mean acceptance rate and its 95% interval. */
+  mean: number;
+  low: number;
+  high: number;
+  meanSpeedup?: number;
+  meanLatencyMs?: number;
+  meanCost?: number;
+  provisional: boolean;
+  retired?: { at: string; reason: string };
+}
+/** Client → server: the micro-agents ranked, with the optimizer's settings and their history. */
+export interface AgentsResult {
+  folders: { folderUri: string; agents: AgentInfo[]; settings: { agentsPerArtifact: number; candidatesPerArtifact: number }; settingsHistory: { at: string; why: string }[] }[];
+}
+export namespace AgentsRequest {
+  export const method = 'crucible/agents';
+  export const type = new RequestType<{ folderUri?: string }, AgentsResult, void>(method);
+}
+
+/**
+ * Client → server: act on a verified variant (the code lens commands).
+ * - `apply`: the edit that replaces the function by the variant (the client applies it as a
+ *   WorkspaceEdit, so it is undoable), or `problem` when the function changed since the variant
+ *   was verified (the variant is not offered then; optimize again);
+ * - `diff`: the original and the variant text, for `vscode.diff`;
+ * - `dismiss`: remembered; the same code is not offered again;
+ * - `applied`: the client applied the edit (the variant is then no longer offered).
+ */
+export interface VariantActionParams {
+  id: string;
+  action: 'apply' | 'diff' | 'dismiss' | 'applied';
+}
+export interface VariantActionResult {
+  uri?: string;
+  edit?: { range: Range; newText: string };
+  original?: string;
+  variant?: string;
+  title?: string;
+  problem?: string;
+}
+export namespace VariantActionRequest {
+  export const method = 'crucible/variantAction';
+  export const type = new RequestType<VariantActionParams, VariantActionResult, void>(method);
+}
+
+/** Server → client: a folder's variants or agent rankings changed (the client refreshes the Micro-agents view; lenses refresh through workspace/codeLens/refresh). */
+export namespace OptimizeChangedNotification {
+  export const method = 'crucible/optimizeChanged';
+  export const type = new NotificationType<{ folderUri: string }>(method);
+}
+
 /** Settings section the server reads through `workspace/configuration`. */
 export const configurationSection = 'crucible';
 export interface CrucibleSettings {

@@ -49,6 +49,13 @@ import {
   WorkspaceTrustNotification,
   type StatusParams,
   StatusNotification,
+  AgentsRequest,
+  type AgentsResult,
+  OptimizeChangedNotification,
+  OptimizeRequest,
+  type OptimizeResult,
+  VariantActionRequest,
+  type VariantActionResult,
 } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import type { ArtifactRecord } from './index/extract';
@@ -59,6 +66,10 @@ import { evidenceDirName, EvidenceStore } from './evidence/store';
 import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
+import { optimizeFolder, targetOf, textAt } from './optimize/optimize';
+import { openOptimizeSession } from './optimize/session';
+import { fileHashOf, OptimizeStore, type VariantRecord } from './optimize/store';
+import { rankAgents } from './agents/bandit';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -79,6 +90,9 @@ interface Folder {
   evidenceStore?: EvidenceStore;
   /** Drift events by artifact file (folder-relative), from the last computation. */
   drift: Map<string, DriftEvent[]>;
+  /** Variants, rejections and agent rankings (`.crucible/optimize/`), opened on first use. */
+  optimize?: Promise<OptimizeStore>;
+  optimizeStore?: OptimizeStore;
 }
 
 const folders = new Map<string, Folder>();
@@ -123,6 +137,7 @@ connection.onInitialize((params) => {
       textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
       workspaceSymbolProvider: true,
       hoverProvider: true,
+      codeLensProvider: { resolveProvider: false },
       workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
     },
     serverInfo: { name: 'crucible', version: '0.1.0' },
@@ -254,6 +269,7 @@ async function reindexFolder(folder: Folder, force: boolean): Promise<FolderSumm
     connection.console.info(`[${path.basename(folder.root)}] indexed ${summary.files} files, ${summary.artifacts} artifacts in ${summary.ms} ms (${summary.skipped} skipped, ${summary.parseErrors} with parse errors)`);
     // Evidence first, so that views refreshing on `crucible/indexed` get its summaries.
     if (folder.evidence || existsSync(path.join(folder.root, storeDirName, evidenceDirName))) await refreshDrift(folder);
+    openOptimizeIfPresent(folder);
     connection.sendNotification(IndexedNotification.type, summary);
     publishFolderDiagnostics(folder);
   }
@@ -710,10 +726,190 @@ connection.onRequest(BenchmarkRequest.type, async (params, token) => {
   return { outcomes };
 });
 
+// ---- verified optimization: variants as code lenses, the optimizer, the agents' ranking ------
+
+function optimizeOf(folder: Folder): Promise<OptimizeStore> {
+  folder.optimize ??= (async () => {
+    const store = new OptimizeStore(folder.root, { owner: `Crucible language server (pid ${process.pid})` });
+    for (const p of await store.open()) {
+      connection.console.warn(`[${path.basename(folder.root)}] ${p.message}`);
+      announceProblem(path.basename(folder.root), p.message);
+    }
+    folder.optimizeStore = store;
+    return store;
+  })();
+  return folder.optimize;
+}
+
+/** Open the store at start when the folder has one, so lenses show without a run. */
+function openOptimizeIfPresent(folder: Folder): void {
+  if (existsSync(path.join(folder.root, storeDirName, 'optimize', 'optimize.json'))) void optimizeOf(folder).catch(() => undefined);
+}
+
+const fmtX = (x: number) => `${x >= 10 ? x.toFixed(0) : x.toFixed(x >= 2 ? 1 : 2)}×`;
+
+/** The variant to offer on an artifact: offered, verified on the code there is now, the fastest. */
+function offeredVariant(folder: Folder, a: ArtifactRecord): { best: VariantRecord; more: number } | undefined {
+  const offered = folder.optimizeStore?.variants({ artifact: a.id, status: 'offered' }).filter((v) => v.originalHash === a.hash) ?? [];
+  if (offered.length === 0) return undefined;
+  offered.sort((x, y) => (y.verification.speedup ?? 0) - (x.verification.speedup ?? 0));
+  return { best: offered[0], more: offered.length - 1 };
+}
+
+// Lenses are served from the store (no computation on request): fast on every keystroke.
+connection.onCodeLens(async ({ textDocument }) => {
+  const where = locate(textDocument.uri);
+  if (!where || !where.folder.optimizeStore) return [];
+  const { folder, rel } = where;
+  const lenses = [];
+  for (const a of folder.index.artifacts({ file: rel, kinds: ['function', 'method'] })) {
+    const offer = offeredVariant(folder, a);
+    if (!offer) continue;
+    const v = offer.best.verification;
+    const agree = [
+      v.inputsCompared.recorded > 0 ? `${v.inputsCompared.recorded} recorded call${v.inputsCompared.recorded === 1 ? '' : 's'}` : `generated inputs only (${v.inputsCompared.generated})`,
+      v.testsRun > 0 ? `${v.testsPassed} test${v.testsPassed === 1 ? '' : 's'}` : '',
+    ].filter(Boolean);
+    const title = `⚡ ${fmtX(v.speedup ?? 1)} faster variant · ${agree.join(' and ')} agree${offer.more ? ` · +${offer.more} more` : ''}`;
+    const range = { start: a.range.start, end: a.range.start };
+    const args = [offer.best.id];
+    lenses.push(
+      { range, command: { title, command: 'crucible.variant.diff', arguments: args } },
+      { range, command: { title: 'Apply', command: 'crucible.variant.apply', arguments: args } },
+      { range, command: { title: 'Diff', command: 'crucible.variant.diff', arguments: args } },
+      { range, command: { title: 'Dismiss', command: 'crucible.variant.dismiss', arguments: args } },
+    );
+  }
+  return lenses;
+});
+
+async function optimizeChanged(folder: Folder, store: OptimizeStore): Promise<void> {
+  await store.flush().catch((err) => connection.console.warn(`[${path.basename(folder.root)}] variants not written: ${(err as Error).message}`));
+  connection.sendNotification(OptimizeChangedNotification.type, { folderUri: folder.uri });
+  void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+}
+
+connection.onRequest(OptimizeRequest.type, async (params, token) => {
+  const abort = startWorkspaceCode('Optimizing', token);
+  const progress = await connection.window.createWorkDoneProgress();
+  progress.begin('Crucible: optimizing', 0, 'choosing functions', true);
+  progress.token.onCancellationRequested(() => abort.abort());
+  const result: OptimizeResult = { folders: [] };
+  try {
+    for (const folder of folders.values()) {
+      if (params.folderUri && params.folderUri !== folder.uri) continue;
+      await folder.ready;
+      const ids = params.ids?.filter((id) => folder.index.get(id) !== undefined);
+      if ((params.ids?.length ?? 0) > 0 && (ids?.length ?? 0) === 0) continue;
+      const name = path.basename(folder.root);
+      const evidence = await evidenceOf(folder);
+      const store = await optimizeOf(folder);
+      const session = await openOptimizeSession(folder.index, store, folder.settings, (m) => connection.console.info(`[${name}] ${m}`));
+      for (const n of session.notices) connection.console.info(`[${name}] ${n}`);
+      try {
+        const budget = params.budget ?? folder.settings.optimize.budget;
+        let done = 0;
+        const report = await optimizeFolder(folder.index, evidence, store, {
+          budget,
+          artifactIds: ids,
+          agents: session.agents,
+          verify: (t, c, signal) => session.verify(t, c, signal),
+          signal: abort.signal,
+          onProgress: (m) => {
+            connection.console.info(`[${name}] ${m}`);
+            if (m.startsWith('  verifying')) progress.report(Math.min(99, Math.floor((++done / budget) * 100)), m.trim());
+          },
+        });
+        const notices = [...session.notices];
+        for (const id of report.retired) notices.push(`retired ${id}: ${store.allAgents().find((r) => r.id === id)?.retired?.reason ?? ''}`);
+        if (report.settingsChange) notices.push(`optimizer settings changed: ${report.settingsChange.why}`);
+        result.folders.push({
+          folderUri: folder.uri,
+          variants: report.variants.map((v) => ({ id: v.id, artifact: v.artifact, agent: v.agent, speedup: v.verification.speedup ?? 1, summary: v.summary })),
+          rejected: report.rejected.map((r) => ({ artifact: r.artifact, agent: r.agent, reason: r.reason })),
+          skipped: report.skipped,
+          verified: report.verified,
+          notices,
+        });
+      } finally {
+        await session.dispose();
+        await optimizeChanged(folder, store);
+      }
+      if (abort.signal.aborted) break;
+    }
+  } finally {
+    progress.done();
+  }
+  return result;
+});
+
+connection.onRequest(AgentsRequest.type, async (params) => {
+  const result: AgentsResult = { folders: [] };
+  for (const folder of folders.values()) {
+    if (params.folderUri && params.folderUri !== folder.uri) continue;
+    const store = await optimizeOf(folder);
+    result.folders.push({ folderUri: folder.uri, agents: rankAgents(store.allAgents()), settings: store.settings, settingsHistory: store.settingsHistory().map((c) => ({ at: c.at, why: c.why })) });
+  }
+  return result;
+});
+
+/** The folder and store that hold a variant id. */
+async function variantOf(id: string): Promise<{ folder: Folder; store: OptimizeStore; v: VariantRecord } | undefined> {
+  for (const folder of folders.values()) {
+    const store = await optimizeOf(folder);
+    const v = store.variant(id);
+    if (v) return { folder, store, v };
+  }
+  return undefined;
+}
+
+connection.onRequest(VariantActionRequest.type, async (params, token): Promise<VariantActionResult> => {
+  const found = await variantOf(params.id);
+  if (!found) return { problem: `No variant ${params.id} (it may have been removed by another optimize run).` };
+  const { folder, store, v } = found;
+  const uri = fileUri(folder, v.file);
+  if (params.action === 'dismiss' || params.action === 'applied') {
+    store.setStatus(v.id, params.action === 'dismiss' ? 'dismissed' : 'applied');
+    await optimizeChanged(folder, store);
+    return {};
+  }
+  const name = v.artifact.split('#')[1];
+  if (params.action === 'diff') return { uri, original: v.original, variant: v.code, title: `${name}: original ↔ ${fmtX(v.verification.speedup ?? 1)} faster variant (${v.agent})` };
+  // apply: only onto the code it was verified against; a file changed elsewhere means verifying again.
+  await folder.ready;
+  const a = folder.index.get(v.artifact);
+  if (!a || a.hash !== v.originalHash) return { problem: `${name} changed since this variant was verified, so it is not offered any more: run Crucible: Optimize again.` };
+  const doc = openDocumentAt(path.join(folder.root, v.file));
+  const evidence = await evidenceOf(folder);
+  const target = targetOf(folder.index, evidence, a);
+  const fileText = doc?.getText() ?? target?.fileText;
+  if (!target || fileText === undefined || textAt(fileText, a.range) !== v.original) return { problem: `${name} could not be found as it was verified in ${v.file}; save the file and try again.` };
+  if (fileHashOf(fileText) !== v.fileHash) {
+    // The rest of the file changed (a helper it calls, an import): the variant is checked again first.
+    const abort = startWorkspaceCode('Re-verifying the variant', token);
+    const session = await openOptimizeSession(folder.index, store, folder.settings);
+    try {
+      const check = await session.verify({ ...target, fileText }, { agent: v.agent, target: v.artifact, code: v.code, summary: v.summary }, abort.signal);
+      if (!check.accepted) {
+        store.setStatus(v.id, 'dismissed');
+        await optimizeChanged(folder, store);
+        return { problem: `The file changed since this variant was verified, and it no longer passes: ${check.rejection?.step}: ${check.rejection?.reason}` };
+      }
+      v.verification = check;
+      v.fileHash = fileHashOf(fileText);
+      store.touchAgents();
+    } finally {
+      await session.dispose();
+    }
+  }
+  return { uri, edit: { range: a.range, newText: v.code } };
+});
+
 connection.onShutdown(async () => {
   await Promise.all([...folders.values()].map(async (f) => {
     await f.index.close();
     await (await f.evidence?.catch(() => undefined))?.close();
+    await (await f.optimize?.catch(() => undefined))?.flush().catch(() => undefined);
   }));
 });
 

@@ -25,7 +25,7 @@ import type { EvidenceStore } from '../evidence/store';
 import { median } from '../evidence/stats';
 import type { ArtifactRecord } from '../index/extract';
 import type { WorkspaceIndex } from '../index/workspace';
-import type { OptimizeStore, VariantRecord } from './store';
+import { fileHashOf, type OptimizeStore, type VariantRecord } from './store';
 import { type Candidate, isCandidate, type MicroAgent, type OptimizeTarget, type VerificationRecord } from './types';
 
 /** Languages whose candidates the verification pipeline can check. */
@@ -250,12 +250,14 @@ export async function optimizeFolder(index: WorkspaceIndex, evidence: EvidenceSt
       } catch (err) {
         v = { accepted: false, rejection: { step: 'parse', reason: `verification failed: ${(err as Error).message}` }, inputsCompared: { recorded: 0, generated: 0 }, testsRun: 0, testsPassed: 0, stepMs: {}, notes: [] };
       }
-      recordAttempt(p.record, context, { accepted: v.accepted, speedup: v.speedup, latencyMs: p.latencyMs });
+      // A failure of the environment (the original cannot even be loaded) is not the agent's.
+      if (!v.rejection?.environment) recordAttempt(p.record, context, { accepted: v.accepted, speedup: v.speedup, latencyMs: p.latencyMs });
+      else history.candidates--;
       store.touchAgents();
       if (v.accepted) {
         history.accepted++;
         history.acceptedFromRank.push(order.indexOf(p.record.id));
-        const rec = store.addVariant({ artifact: a.id, file: a.file, range: a.range, originalHash: a.hash, original: target.code, agent: p.candidate.agent, code, summary: p.candidate.summary, verification: v });
+        const rec = store.addVariant({ artifact: a.id, file: a.file, range: a.range, originalHash: a.hash, original: target.code, fileHash: fileHashOf(target.fileText), agent: p.candidate.agent, code, summary: p.candidate.summary, verification: v });
         report.variants.push(rec);
         options.onProgress?.(`  accepted: ${v.speedup?.toFixed(2)}× faster (95% CI ${v.speedupLow?.toFixed(2)}–${v.speedupHigh?.toFixed(2)})`);
       } else {

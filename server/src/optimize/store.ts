@@ -8,6 +8,7 @@
  * corrupt file, or one of another schema version, is moved aside to `*.corrupt-<timestamp>`
  * (kept, never deleted) and the store starts afresh, telling the caller once.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Low } from 'lowdb';
@@ -22,6 +23,9 @@ export const optimizeSchemaVersion = 1;
 /** Rejections kept (newest), for the reasons a user may look up and for bench:optimize. */
 export const maxRejections = 1000;
 
+/** What `VariantRecord.fileHash` holds: a short hash of a file's whole text. */
+export const fileHashOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
 export type VariantStatus = 'offered' | 'dismissed' | 'applied';
 
 export interface VariantRecord {
@@ -35,6 +39,8 @@ export interface VariantRecord {
   originalHash: string;
   /** The original's text when verified (for Diff, and to tell whether the file still has it). */
   original: string;
+  /** Hash of the whole file's text when verified: a file changed since means re-verification before Apply. */
+  fileHash: string;
   agent: string;
   code: string;
   summary: string;

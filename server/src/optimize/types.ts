@@ -74,6 +74,11 @@ export type VerifyStep = 'parse' | 'typecheck' | 'differential' | 'determinism' 
 export interface Rejection {
   step: VerifyStep;
   reason: string;
+  /**
+   * The failure is the environment's, not the candidate's (the original itself cannot be
+   * loaded or run, a tool is missing): it does not count against the agent that proposed it.
+   */
+  environment?: boolean;
   /** The input that showed the difference (recorded or generated), serialised as the recorder does. */
   counterexample?: unknown;
 }

@@ -90,8 +90,8 @@ export async function verifyCandidate(opts: VerifyOptions): Promise<Verification
       record.stepMs[s] = Math.round((performance.now() - t0) * 10) / 10 + (record.stepMs[s] ?? 0);
     }
   };
-  const stop = (s: VerifyStep, reason: string, counterexample?: unknown): never => {
-    throw new Stop({ step: s, reason, ...(counterexample !== undefined ? { counterexample } : {}) });
+  const stop = (s: VerifyStep, reason: string, counterexample?: unknown, environment = false): never => {
+    throw new Stop({ step: s, reason, ...(counterexample !== undefined ? { counterexample } : {}), ...(environment ? { environment: true } : {}) });
   };
 
   try {
@@ -189,10 +189,13 @@ export async function verifyCandidate(opts: VerifyOptions): Promise<Verification
           const ce = outcome.input !== undefined ? inputs[outcome.input] : undefined;
           const who = outcome.variant === 'original' ? 'the original itself' : 'the candidate';
           const s: VerifyStep = outcome.variant === 'original' && outcome.input !== undefined ? 'determinism' : 'differential';
-          if (outcome.cause === 'timeout') stop(s, `${who} did not finish${on} within the time limit (${job.timeLimitMs / 1000} s; an infinite loop?): the worker was killed`, ce);
-          if (outcome.cause === 'memory') stop(s, `${who} ran out of memory${on} (heap limit ${job.memoryMb} MB): the worker was stopped`, ce);
+          // The original failing on an input (too large for an exponential original, say) is not the candidate's fault.
+          const originalFailed = outcome.variant === 'original';
+          if (outcome.cause === 'timeout') stop(s, `${who} did not finish${on} within the time limit (${job.timeLimitMs / 1000} s; an infinite loop?): the worker was killed`, ce, originalFailed);
+          if (outcome.cause === 'memory') stop(s, `${who} ran out of memory${on} (heap limit ${job.memoryMb} MB): the worker was stopped`, ce, originalFailed);
           if (outcome.cause === 'exit') stop(s, `${who} ended the worker process${on}: ${outcome.reason}`, ce);
-          stop(s, outcome.variant === 'candidate' ? `the candidate could not be loaded: ${outcome.reason}` : outcome.reason, ce);
+          // The original not loading (no tsx, a broken import) says nothing about the candidate.
+          stop(s, outcome.variant === 'candidate' ? `the candidate could not be loaded: ${outcome.reason}` : outcome.reason, ce, outcome.variant !== 'candidate' && outcome.input === undefined);
           break;
         }
         case 'done':

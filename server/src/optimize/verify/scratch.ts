@@ -9,7 +9,7 @@
  * left out. One copy serves every candidate of an optimize session: `swap` puts a
  * candidate's file text in place, `restore` puts the copied original back.
  */
-import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -74,6 +74,17 @@ export async function createScratchWorkspace(root: string, options: ScratchOptio
             // an unreadable link: left out
           }
         }
+      }
+    }
+    // Dependencies installed above the folder (a monorepo's root, an example inside a repository)
+    // resolve from the original's ancestors: the nearest such node_modules is linked at the copy's root.
+    if (!existsSync(path.join(dir, 'node_modules'))) {
+      for (let up = path.dirname(source); ; up = path.dirname(up)) {
+        if (existsSync(path.join(up, 'node_modules'))) {
+          symlinkSync(realpathSync(path.join(up, 'node_modules')), path.join(dir, 'node_modules'), 'dir');
+          break;
+        }
+        if (path.dirname(up) === up) break;
       }
     }
   } catch (err) {
