@@ -478,6 +478,7 @@ export function pathRoot(node: Node): Node | undefined {
 /** The statement holding `node` that sits directly in a block of the function (where a declaration can go before it). */
 export function blockStatement(p: Parsed, node: Node): Node | undefined {
   for (let n: Node | null = node; n && n.id !== p.fn.id; n = n.parent) {
+    if (n.id !== node.id && isFunction(n)) return undefined; // never move code out of a nested function
     const parent = n.parent;
     if (parent && (parent.type === 'statement_block' || parent.type === 'program') && within(parent, p.body) && /statement|declaration/.test(n.type)) return n;
   }
@@ -654,6 +655,21 @@ export function invariantIn(expr: Node, loop: Node, helpers?: HelperIndex): bool
   for (const name of referencedNames(expr)) {
     if (declaredIn(loop, name)) return false;
     if (assignedIn(loop, name)) return false;
+  }
+  // A property read (`cfg.query`) is invariant only if no property of that object is written in the loop.
+  const roots = new Set<string>();
+  for (const m of [expr, ...descendants(expr, ['member_expression', 'subscript_expression'])]) {
+    if (m.type !== 'member_expression' && m.type !== 'subscript_expression') continue;
+    let r: Node | null = m;
+    while (r && (r.type === 'member_expression' || r.type === 'subscript_expression')) r = r.childForFieldName('object');
+    if (r?.type === 'this') return false;
+    if (r?.type === 'identifier') roots.add(r.text);
+  }
+  for (const a of descendants(loop, ['assignment_expression', 'augmented_assignment_expression', 'update_expression'])) {
+    let r: Node | null = a.type === 'update_expression' ? a.namedChildren[0] ?? null : a.childForFieldName('left');
+    if (r?.type !== 'member_expression' && r?.type !== 'subscript_expression') continue;
+    while (r && (r.type === 'member_expression' || r.type === 'subscript_expression')) r = r.childForFieldName('object');
+    if (!r || r.type !== 'identifier' || roots.has(r.text)) return false;
   }
   return true;
 }

@@ -3,7 +3,6 @@
  * applying only under the semantic conditions it documents (`conditions`) and
  * declining with a precise reason otherwise. Verification re-checks every candidate.
  */
-import type { MicroAgent } from '../types';
 import type { RuleAgent } from './ast';
 import { collectionRules } from './collections';
 import { loopRules } from './loops';
@@ -12,6 +11,6 @@ import { memoizeRecursion } from './recursion';
 export type { RuleAgent } from './ast';
 
 /** All rule agents, in a stable order. */
-export function ruleAgents(): RuleAgent[] & MicroAgent[] {
+export function ruleAgents(): RuleAgent[] {
   return [memoizeRecursion, ...loopRules, ...collectionRules];
 }

@@ -52,8 +52,6 @@ import {
   within,
 } from './ast';
 
-type Result = string | { code: string; summary: string };
-
 const literalTypes = new Set(['number', 'string', 'true', 'false', 'null', 'undefined']);
 const isSimple = (n: Node): boolean => isPath(n) || literalTypes.has(n.type);
 

@@ -32,7 +32,6 @@ import {
   type Parsed,
   ruleAgent,
   type RuleAgent,
-  within,
 } from './ast';
 
 interface Param {
@@ -154,7 +153,7 @@ export const memoizeRecursion: RuleAgent = ruleAgent({
       if (!param.primitive && !(param.type === undefined && (samplesPrimitive(p, i) || usedAsNumber(p, param.name, i, argLists)))) return `parameter ${param.name} changes between recursive calls and may not be a primitive${param.type ? ` (typed ${param.type})` : ''}`;
     }
     for (const args of argLists) {
-      params.forEach((param, i) => {
+      params.forEach((_, i) => {
         if (invariant[i] && args[i] === undefined) invariant[i] = false;
       });
     }
@@ -187,7 +186,7 @@ export const memoizeRecursion: RuleAgent = ruleAgent({
     const edits = new Edits(p);
     for (const [ci, call] of calls.entries()) {
       const args = argLists[ci]!;
-      const kept = params.flatMap((param, i) => (invariant[i] ? [] : args[i] ? [args[i]!.text] : []));
+      const kept = params.flatMap((_, i) => (invariant[i] ? [] : args[i] ? [args[i]!.text] : []));
       edits.replaceNode(call, `${recur}(${kept.join(', ')})`);
     }
     const base = indentAt(p, p.fn.startIndex);
@@ -233,9 +232,6 @@ export const memoizeRecursion: RuleAgent = ruleAgent({
     ];
     const head = p.text.slice(p.start, p.body.startIndex);
     const tail = p.text.slice(p.body.endIndex, p.end);
-    const arrowExpr = p.body.type !== 'statement_block' && p.body.type === 'object';
-    if (arrowExpr) return 'arrow function returning an object literal: not handled';
-    if (!within(p.body, p.fn)) return 'unexpected function shape';
     return {
       code: head + lines.join('\n') + tail,
       summary: `Memoises ${name} on (${varying.map((q) => q.name).join(', ')}) for the duration of one call: each subproblem is computed once instead of exponentially often.`,

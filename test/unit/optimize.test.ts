@@ -1,0 +1,188 @@
+/**
+ * Verified optimization end to end on a small JavaScript workspace: `crucible optimize`
+ * (rule agents, the real verification pipeline), the documented JSON, the store, the
+ * user's files untouched; an Ollama agent (against the loopback double) whose wrong
+ * answer verification rejects; and what reaches the editor through the language server:
+ * a code lens, Diff, Apply's edit, Dismiss.
+ */
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, symlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { CodeLensRequest, DidChangeConfigurationNotification } from 'vscode-languageserver-protocol/node';
+import { seededRandom } from '../../server/src/agents/bandit';
+import { EvidenceStore } from '../../server/src/evidence/store';
+import { WorkspaceIndex } from '../../server/src/index/workspace';
+import { ollamaAgents } from '../../server/src/optimize/ollamaAgent';
+import { optimizeFolder } from '../../server/src/optimize/optimize';
+import { OptimizeStore } from '../../server/src/optimize/store';
+import { createScratchWorkspace, verifyCandidate } from '../../server/src/optimize/verify';
+import { IndexedNotification, OptimizeRequest, RunTestsRequest, VariantActionRequest, WorkspaceTrustNotification } from '../../server/src/protocol';
+import { scriptWrongAnswer, startOllamaLoopbackDouble } from '../doubles/ollamaLoopbackDouble';
+import { LspClient } from '../lsp/lspClient';
+import { tempWorkspace } from '../support/tempWorkspace';
+
+const run = promisify(execFile);
+const repo = path.resolve(__dirname, '../..');
+const cli = path.join(repo, 'dist/cli.js');
+
+const slow = [
+  '/** How many fields the sheet has (its header line left out): splits the whole sheet on every line. */',
+  'export function countFields(sheet: string): number {',
+  '  let n = 0;',
+  "  for (let i = 1; i < sheet.split('\\n').length; i++) {",
+  "    const line = sheet.split('\\n')[i].trim();",
+  "    if (line) n += line.split(',').length;",
+  '  }',
+  '  return n;',
+  '}',
+  '',
+].join('\n');
+/** The function's text as the index ranges it (the declaration; `export` is not part of it). */
+const original = slow.split('\n').slice(1, 9).join('\n').replace(/^export /, '');
+const files = {
+  'package.json': JSON.stringify({ name: 'opt', private: true, type: 'commonjs', scripts: { test: 'node --import tsx --test test/sheet.test.ts' } }),
+  'src/sheet.ts': slow,
+  'test/sheet.test.ts': [
+    "import { it } from 'node:test';",
+    "import assert from 'node:assert';",
+    "import { countFields } from '../src/sheet';",
+    "const sheet = ['sku,qty,where', ...Array.from({ length: 40 }, (_, i) => `sku-${i},${i},shelf ${i % 7}`)].join('\\n');",
+    "it('counts the fields of every line', () => { assert.equal(countFields(sheet), 120); });",
+    "it('counts nothing in a header-only sheet', () => { assert.equal(countFields('sku,qty'), 0); });",
+    '',
+  ].join('\n'),
+};
+
+function env(): NodeJS.ProcessEnv {
+  const e = { ...process.env };
+  delete e.CI;
+  return e;
+}
+
+function workspace() {
+  const ws = tempWorkspace(files);
+  symlinkSync(path.join(repo, 'node_modules'), path.join(ws.root, 'node_modules'), 'dir');
+  return ws;
+}
+
+interface OptimizeJson {
+  variants: { artifact: string; file: string; range: { start: { line: number; character: number }; end: { line: number; character: number } }; agent: string; code: string; speedup: number; speedupLow: number; inputsCompared: number; testsRun: number }[];
+  rejected: { artifact: string; agent: string; reason: string }[];
+  agents: { id: string; attempts: number; accepted: number; mean: number; low: number; high: number }[];
+}
+
+describe('verified optimization', function () {
+  this.timeout(180_000);
+
+  it('crucible optimize: a rule agent’s split-once rewrite, verified, in the documented JSON; the file is untouched', async () => {
+    const ws = workspace();
+    try {
+      await assert.rejects(run(process.execPath, [cli, 'optimize', ws.root], { env: env() }), (err: { code?: number; stderr?: string }) => err.code === 2 && /--trust/.test(err.stderr!));
+      await assert.rejects(run(process.execPath, [cli, 'optimize', ws.root, '--trust'], { env: env() }), (err: { code?: number; stderr?: string }) => err.code === 1 && /no evidence recorded .*crucible evidence/.test(err.stderr!));
+      await run(process.execPath, [cli, 'evidence', ws.root, '--trust', '--no-bench'], { env: env() });
+      const { stdout } = await run(process.execPath, [cli, 'optimize', ws.root, '--trust', '--json', '--budget', '3', '--artifact', 'src/sheet.ts#countFields'], { env: env() });
+      const out = JSON.parse(stdout) as OptimizeJson;
+      const v = out.variants.find((x) => x.agent === 'rule:split-once');
+      assert.ok(v, stdout);
+      assert.equal(v.artifact, 'src/sheet.ts#countFields');
+      assert.equal(v.file, 'src/sheet.ts');
+      assert.equal(v.range.start.line, 1);
+      assert.deepEqual(v.range.end, { line: 8, character: 1 });
+      assert.ok(v.code.startsWith('function countFields(sheet: string): number {'), v.code);
+      assert.equal((v.code.match(/\.split\('\\n'\)/g) ?? []).length, 1, 'split once');
+      assert.ok(v.speedup >= 1.1 && v.speedupLow > 1, `${v.speedup} [${v.speedupLow}]`);
+      assert.ok(v.inputsCompared >= 2, `${v.inputsCompared} inputs`);
+      assert.equal(v.testsRun, 2);
+      const agent = out.agents.find((a) => a.id === 'rule:split-once')!;
+      assert.deepEqual([agent.attempts, agent.accepted], [1, 1]);
+      assert.ok(agent.low < agent.mean && agent.mean < agent.high);
+      assert.equal(readFileSync(path.join(ws.root, 'src/sheet.ts'), 'utf8'), slow, 'optimize never writes the user’s files');
+      const store = new OptimizeStore(ws.root);
+      await store.open();
+      assert.equal(store.variants({ artifact: 'src/sheet.ts#countFields' })[0].status, 'offered');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  it('an Ollama agent’s wrong answer (loopback double of Ollama’s HTTP API) is rejected by verification', async () => {
+    const ws = workspace();
+    const double = await startOllamaLoopbackDouble({ 'double-coder': 8 });
+    try {
+      await run(process.execPath, [cli, 'evidence', ws.root, '--trust', '--no-bench'], { env: env() });
+      scriptWrongAnswer(double, original);
+      const index = new WorkspaceIndex(ws.root, { settings: { exclude: ['**/node_modules/**'], maxFileSizeBytes: 1 << 20 }, owner: 'test' });
+      await index.open();
+      await index.indexAll();
+      const evidence = new EvidenceStore(ws.root);
+      await evidence.open();
+      const store = new OptimizeStore(ws.root);
+      await store.open();
+      const scratch = await createScratchWorkspace(ws.root);
+      try {
+        const agents = ollamaAgents({ host: double.host, models: ['double-coder'], strategies: ['direct'], timeoutMs: 5000 });
+        const report = await optimizeFolder(index, evidence, store, {
+          budget: 2,
+          artifactIds: ['src/sheet.ts#countFields'],
+          agents,
+          random: seededRandom(1),
+          verify: (target, candidate, signal) => verifyCandidate({ root: ws.root, target, candidate, scratch, signal, maxSeconds: 2 }),
+        });
+        assert.equal(double.requests.filter((r) => r.path === '/api/chat').length, 1, 'the model was asked');
+        assert.deepEqual(report.variants, []);
+        assert.equal(report.rejected.length, 1, JSON.stringify(report.rejected));
+        assert.equal(report.rejected[0].agent, 'ollama:double-coder/direct');
+        assert.match(report.rejected[0].reason, /^differential: differs from the original on recorded call/);
+        assert.deepEqual([report.agents[0].attempts, report.agents[0].accepted], [1, 0]);
+      } finally {
+        await scratch.dispose();
+        await index.close();
+      }
+    } finally {
+      await double.close();
+      ws.remove();
+    }
+  });
+
+  it('through the language server: a lens on the function, Diff, Apply’s edit, and Dismiss removes the lens', async () => {
+    const ws = workspace();
+    const c = LspClient.start({ root: ws.root });
+    try {
+      await c.initialize();
+      await c.waitFor(IndexedNotification.type, (s) => s.folderUri === c.rootUri);
+      await assert.rejects(c.connection.sendRequest(OptimizeRequest.type, { runId: 'o0' }), /trusted workspace/);
+      await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+      c.settings = { optimize: { budget: 2 } };
+      await c.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
+      await c.connection.sendRequest(RunTestsRequest.type, { runId: 't1' });
+      const result = await c.connection.sendRequest(OptimizeRequest.type, { runId: 'o1', ids: ['src/sheet.ts#countFields'] });
+      const variant = result.folders[0].variants.find((v) => v.agent === 'rule:split-once');
+      assert.ok(variant, JSON.stringify(result));
+
+      const uri = `${c.rootUri}/src/sheet.ts`;
+      const lenses = await c.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
+      assert.deepEqual(lenses!.map((l) => l.command?.title.replace(/⚡ [\d.]+×/, '⚡ N×')), ['⚡ N× faster variant · 2 recorded calls and 2 tests agree', 'Apply', 'Diff', 'Dismiss']);
+      assert.equal(lenses![1].range.start.line, 1);
+      assert.deepEqual(lenses!.map((l) => l.command?.command), ['crucible.variant.diff', 'crucible.variant.apply', 'crucible.variant.diff', 'crucible.variant.dismiss']);
+
+      const diff = await c.connection.sendRequest(VariantActionRequest.type, { id: variant.id, action: 'diff' });
+      assert.equal(diff.original, original);
+      assert.equal((diff.variant!.match(/\.split\('\\n'\)/g) ?? []).length, 1);
+      const apply = await c.connection.sendRequest(VariantActionRequest.type, { id: variant.id, action: 'apply' });
+      assert.equal(apply.problem, undefined);
+      assert.ok(apply.uri?.endsWith('/src/sheet.ts'), apply.uri);
+      assert.deepEqual(apply.edit?.range.end, { line: 8, character: 1 });
+      assert.equal(apply.edit?.newText, diff.variant);
+      assert.equal(readFileSync(path.join(ws.root, 'src/sheet.ts'), 'utf8'), slow, 'the server only hands the edit to the client');
+
+      await c.connection.sendRequest(VariantActionRequest.type, { id: variant.id, action: 'dismiss' });
+      assert.deepEqual(await c.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } }), []);
+      assert.equal(await c.shutdownAndExit(), 0);
+    } finally {
+      await c.dispose();
+      ws.remove();
+    }
+  });
+});
