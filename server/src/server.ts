@@ -66,7 +66,7 @@ import { evidenceDirName, EvidenceStore } from './evidence/store';
 import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
-import { optimizeFolder, targetOf, textAt } from './optimize/optimize';
+import { calleeBreakdown, optimizeFolder, targetOf, textAt } from './optimize/optimize';
 import { openOptimizeSession } from './optimize/session';
 import { fileHashOf, OptimizeStore, type VariantRecord } from './optimize/store';
 import { rankAgents } from './agents/bandit';
@@ -530,6 +530,13 @@ function evidenceMarkdown(folder: Folder, a: ArtifactRecord): string {
   lines.push(facts.join(' · '));
   if (e.lastVerifiedAt) lines.push('', `Last verified ${ago(e.lastVerifiedAt)}${e.status === 'verified' ? ', on this code' : ', on earlier code'}.`);
   if (e.score !== undefined) lines.push('', `Quality score ${e.score.toFixed(2)}`);
+  // Where its time goes (recorded call durations): the callees the optimizer would target first.
+  if (folder.evidenceStore && (a.kind === 'function' || a.kind === 'method')) {
+    const shares = calleeBreakdown(folder.index, folder.evidenceStore, a).filter((c) => c.share >= 0.05).slice(0, 3);
+    if (shares.length) lines.push('', `Time in callees: ${shares.map((c) => `\`${folder.index.get(c.callee)?.qualifiedName ?? c.callee}\` ~${Math.round(c.share * 100)}%`).join(', ')}${shares[0].share >= 0.5 ? ' (the bottleneck: optimized first)' : ''}`);
+  }
+  const offer = offeredVariant(folder, a);
+  if (offer) lines.push('', `⚡ A verified variant is ${fmtX(offer.best.verification.speedup ?? 1)} faster (${offer.best.agent}): see the code lens.`);
   return lines.join('\n');
 }
 

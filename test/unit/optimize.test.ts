@@ -15,7 +15,7 @@ import { seededRandom } from '../../server/src/agents/bandit';
 import { EvidenceStore } from '../../server/src/evidence/store';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
 import { ollamaAgents } from '../../server/src/optimize/ollamaAgent';
-import { optimizeFolder } from '../../server/src/optimize/optimize';
+import { calleeBreakdown, optimizeFolder, planTargets } from '../../server/src/optimize/optimize';
 import { OptimizeStore } from '../../server/src/optimize/store';
 import { createScratchWorkspace, verifyCandidate } from '../../server/src/optimize/verify';
 import { IndexedNotification, OptimizeRequest, RunTestsRequest, VariantActionRequest, WorkspaceTrustNotification } from '../../server/src/protocol';
@@ -182,6 +182,37 @@ describe('verified optimization', function () {
       assert.equal(await c.shutdownAndExit(), 0);
     } finally {
       await c.dispose();
+      ws.remove();
+    }
+  });
+
+  it('plans level 0 by recorded time and level 1 for a caller’s bottleneck callee, with its breakdown', async () => {
+    const ws = tempWorkspace({
+      'src/report.js': 'function format(rows) { return rows.map((r) => r.join(",")).join("\\n"); }\nfunction report(rows) { const t = format(rows); return t.length; }\nfunction tiny(x) { return x + 1; }\nmodule.exports = { format, report, tiny };\n',
+    });
+    try {
+      const index = new WorkspaceIndex(ws.root, { settings: { exclude: [], maxFileSizeBytes: 1 << 20 }, owner: 'test' });
+      await index.open();
+      await index.indexAll();
+      const evidence = new EvidenceStore(ws.root);
+      await evidence.open();
+      const sample = (durationNs: number) => ({ args: [[['a']]], result: 1, durationNs, mutated: false });
+      const hash = (id: string) => index.get(id)!.hash;
+      evidence.addRun({ id: 'r1', at: '2026-01-01T00:00:00.000Z', kind: 'test', command: 'x', outcomes: [] }, new Map([
+        ['src/report.js#report', { hash: hash('src/report.js#report'), tests: [], calls: 10, callSamples: [sample(1000), sample(1100)] }],
+        ['src/report.js#format', { hash: hash('src/report.js#format'), tests: [], calls: 10, callSamples: [sample(850), sample(900)] }],
+        ['src/report.js#tiny', { hash: hash('src/report.js#tiny'), tests: [], calls: 3, callSamples: [sample(20)] }],
+      ]));
+      const store = new OptimizeStore(ws.root);
+      await store.open();
+      const shares = calleeBreakdown(index, evidence, index.get('src/report.js#report')!);
+      assert.equal(shares[0].callee, 'src/report.js#format');
+      assert.ok(Math.abs(shares[0].share - 875 / 1050) < 0.01, `${shares[0].share}`);
+      const { plans } = planTargets(index, evidence, store);
+      assert.deepEqual(plans.map((p) => [p.id, p.level]), [['src/report.js#format', 1], ['src/report.js#report', 0], ['src/report.js#tiny', 0]]);
+      assert.match(plans[0].why, /^bottleneck of src\/report\.js#report: about 83% of its time$/);
+      await index.close();
+    } finally {
       ws.remove();
     }
   });

@@ -140,7 +140,8 @@ export function planTargets(index: WorkspaceIndex, evidence: EvidenceStore, stor
     if (!callee || !verifiable.has(callee.language)) continue;
     const caller = plans.get(c.a.id)!;
     const existing = plans.get(top.callee);
-    const priority = Math.max(existing?.priority ?? 0, caller.priority * top.share * 1.01);
+    // Just ahead of its caller: speeding up the part that dominates speeds up the whole.
+    const priority = Math.max(existing?.priority ?? 0, caller.priority) * 1.01;
     plans.set(top.callee, { id: top.callee, level: 1, priority, why: `bottleneck of ${c.a.id}: about ${(top.share * 100).toFixed(0)}% of its time` });
   }
   return { plans: [...plans.values()].sort((x, y) => y.priority - x.priority), skipped };
