@@ -185,7 +185,7 @@ async function pickArtifact(client: LanguageClient, placeHolder = 'Pick an artif
 }
 
 /** A request to a stopped client would only fail with "Client is not running"; say what to do instead. */
-function serverAvailable(client: LanguageClient): boolean {
+export function serverAvailable(client: LanguageClient): boolean {
   if (client.state === State.Running || client.state === State.Starting) return true;
   void showErrorWithOutput(
     client,
@@ -194,10 +194,10 @@ function serverAvailable(client: LanguageClient): boolean {
   return false;
 }
 
-async function showErrorWithOutput(client: LanguageClient, message: string): Promise<void> {
+export async function showErrorWithOutput(client: LanguageClient, message: string): Promise<void> {
   if ((await vscode.window.showErrorMessage(message, 'Show Output')) === 'Show Output') client.outputChannel.show();
 }
 
-function errorMessage(error: unknown): string {
+export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,7 @@
 /**
- * Activation: wires the language client to the Artifacts view, the status bar and the
- * commands, then starts the server. The returned API is what integration tests use.
+ * Activation: wires the language client to the Artifacts, Drift and Micro-agents views,
+ * the Test Explorer, the status bar and the commands, then starts the server. The
+ * returned API is what integration tests use.
  */
 import * as vscode from 'vscode';
 import { State, type LanguageClient } from 'vscode-languageclient/node';
@@ -10,6 +11,9 @@ import { registerCommands } from './commands';
 import { IndexStatusItem } from './statusBar';
 import { CrucibleTests } from './testing';
 import { DriftTreeProvider } from './driftView';
+import { AgentsTreeProvider } from './agentsView';
+import { registerOptimizeCommands, type OptimizeRequestOptions } from './optimize';
+import type { OptimizeResult } from '../../server/src/protocol';
 
 export interface CrucibleApi {
   client: LanguageClient;
@@ -18,6 +22,13 @@ export interface CrucibleApi {
   tests: CrucibleTests;
   /** The Drift view: `current()` fetches what the server reports as drifting. */
   drift: DriftTreeProvider;
+  /** The Micro-agents view: `current()` fetches the server's ranking (`crucible/agents`); `getChildren`/`getTreeItem` are what the view shows. */
+  agents: AgentsTreeProvider;
+  /**
+   * Runs the optimizer as "Crucible: Optimize Functions with Evidence" does (progress, summary,
+   * Micro-agents refresh): `ids` limits it to those artifacts. Undefined when it did not run (untrusted, server down) or was cancelled.
+   */
+  optimize(options?: OptimizeRequestOptions): Promise<OptimizeResult | undefined>;
   /**
    * Resolves once every open workspace folder has reported a completed full index
    * (`crucible/indexed`) since the server last started. Rejects if the server fails
@@ -34,9 +45,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Crucib
   const indexed = trackIndexedFolders(client, events);
   const tests = new CrucibleTests(client, events);
   const drift = new DriftTreeProvider(client);
-  // A finished full index (start, restart, reindex) may come with drift computed anew.
-  context.subscriptions.push(artifacts, tests, drift, events.onIndexed(() => drift.refresh()), new IndexStatusItem(client, events), indexed);
+  const agents = new AgentsTreeProvider(client);
+  // A finished full index (start, restart, reindex) may come with drift (and a store of variants) read anew.
+  context.subscriptions.push(artifacts, tests, drift, agents, events.onIndexed(() => drift.refresh()), events.onIndexed(() => agents.refresh()), new IndexStatusItem(client, events), indexed);
   registerCommands(context, client, artifacts);
+  const optimizer = registerOptimizeCommands(context, client, agents);
 
   // stop() throws unless the client is running (e.g. after a failed start); nothing to stop then.
   stopClient = () => (client.state === State.Running ? client.stop() : Promise.resolve());
@@ -46,7 +59,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Crucib
   // succeeds so the status bar and the commands can say what went wrong.
   await client.start().catch(() => undefined);
 
-  return { client, artifacts, tests, drift, whenIndexed: indexed.whenIndexed };
+  return { client, artifacts, tests, drift, agents, optimize: optimizer.optimize, whenIndexed: indexed.whenIndexed };
 }
 
 export function deactivate(): Promise<void> | undefined {

@@ -16,6 +16,7 @@ export async function buildIntegrationSuite(): Promise<string> {
       index: path.join(__dirname, 'index.ts'),
       'extension.test': path.join(__dirname, 'extension.test.ts'),
       'testing.test': path.join(__dirname, 'testing.test.ts'),
+      'optimize.test': path.join(__dirname, 'optimize.test.ts'),
     },
     outdir: integrationOutDir,
     bundle: true,

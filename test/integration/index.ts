@@ -17,6 +17,7 @@ export async function run(): Promise<void> {
   if (process.env.CRUCIBLE_INTEGRATION_GREP) mocha.grep(process.env.CRUCIBLE_INTEGRATION_GREP);
   mocha.addFile(path.join(__dirname, 'extension.test.js'));
   mocha.addFile(path.join(__dirname, 'testing.test.js'));
+  mocha.addFile(path.join(__dirname, 'optimize.test.js'));
   await mocha.loadFilesAsync();
   const failures = await new Promise<number>((resolve) => mocha.run(resolve));
   if (failures > 0) throw new Error(`${failures} integration test${failures === 1 ? '' : 's'} failed`);
