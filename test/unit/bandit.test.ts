@@ -99,6 +99,7 @@ describe('optimize store (.crucible/optimize/optimize.json)', () => {
     range: { start: { line: 0, character: 0 }, end: { line: 2, character: 1 } },
     originalHash: 'h1',
     original: 'function f() {}',
+    fileHash: 'fh',
     agent: 'rule:x',
     code: 'function f() { }',
     summary: 's',
