@@ -821,6 +821,7 @@ connection.onRequest(OptimizeRequest.type, async (params, token) => {
           artifactIds: ids,
           agents: session.agents,
           verify: (t, c, signal) => session.verify(t, c, signal),
+          readFile: (rel) => openDocumentAt(path.join(folder.root, rel))?.getText(),
           signal: abort.signal,
           onProgress: (m) => {
             connection.console.info(`[${name}] ${m}`);
@@ -888,7 +889,7 @@ connection.onRequest(VariantActionRequest.type, async (params, token): Promise<V
   if (!a || a.hash !== v.originalHash) return { problem: `${name} changed since this variant was verified, so it is not offered any more: run Crucible: Optimize again.` };
   const doc = openDocumentAt(path.join(folder.root, v.file));
   const evidence = await evidenceOf(folder);
-  const target = targetOf(folder.index, evidence, a);
+  const target = targetOf(folder.index, evidence, a, (rel) => openDocumentAt(path.join(folder.root, rel))?.getText());
   const fileText = doc?.getText() ?? target?.fileText;
   if (!target || fileText === undefined || textAt(fileText, a.range) !== v.original) return { problem: `${name} could not be found as it was verified in ${v.file}; save the file and try again.` };
   if (fileHashOf(fileText) !== v.fileHash) {

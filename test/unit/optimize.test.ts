@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CodeLensRequest, DidChangeConfigurationNotification } from 'vscode-languageserver-protocol/node';
+import { CodeLensRequest, DidChangeConfigurationNotification, DidChangeTextDocumentNotification, DidOpenTextDocumentNotification } from 'vscode-languageserver-protocol/node';
 import { seededRandom } from '../../server/src/agents/bandit';
 import { EvidenceStore } from '../../server/src/evidence/store';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
@@ -213,6 +213,42 @@ describe('verified optimization', function () {
       assert.match(plans[0].why, /^bottleneck of src\/report\.js#report: about 83% of its time$/);
       await index.close();
     } finally {
+      ws.remove();
+    }
+  });
+
+  it('a function edited while its candidate is verified gets no lens, and Apply refuses with the reason', async () => {
+    const ws = workspace();
+    const c = LspClient.start({ root: ws.root });
+    try {
+      await c.initialize();
+      await c.waitFor(IndexedNotification.type, (s) => s.folderUri === c.rootUri);
+      await c.connection.sendNotification(WorkspaceTrustNotification.type, { trusted: true });
+      await c.connection.sendRequest(RunTestsRequest.type, { runId: 't1' });
+      const uri = `${c.rootUri}/src/sheet.ts`;
+      await c.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'typescript', version: 1, text: slow } });
+      const mark = c.mark();
+      const pending = c.connection.sendRequest(OptimizeRequest.type, { runId: 'o1', ids: ['src/sheet.ts#countFields'] });
+      // Once a candidate is being verified, the user edits the function (unsaved).
+      for (let i = 0; i < 600 && !c.logLines(mark).some((l) => /verifying rule:split-once/.test(l)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(c.logLines(mark).some((l) => /verifying rule:split-once/.test(l)), 'verification started');
+      const edited = slow.replace('let n = 0;', 'let n = 1;');
+      await c.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: edited }] });
+      const result = await pending;
+      const variant = result.folders[0].variants[0];
+      assert.ok(variant, 'the candidate was verified against the code as it was when it was read');
+      // The index follows the buffer (a short pause after typing): then the variant is stale.
+      for (let i = 0; i < 100; i++) {
+        if (((await c.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } })) ?? []).length === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(await c.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } }), [], 'no lens offers a variant of code that is no longer there');
+      const apply = await c.connection.sendRequest(VariantActionRequest.type, { id: variant.id, action: 'apply' });
+      assert.equal(apply.edit, undefined);
+      assert.match(apply.problem ?? '', /changed since this variant was verified/);
+      assert.equal(await c.shutdownAndExit(), 0);
+    } finally {
+      await c.dispose();
       ws.remove();
     }
   });

@@ -57,6 +57,8 @@ export interface OptimizeRunOptions {
   random?: () => number;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
+  /** A file's current text (an editor buffer with unsaved edits wins over the disk); default: the disk. */
+  readFile?: (rel: string) => string | undefined;
 }
 
 export interface OptimizeRunReport {
@@ -147,11 +149,11 @@ export function planTargets(index: WorkspaceIndex, evidence: EvidenceStore, stor
   return { plans: [...plans.values()].sort((x, y) => y.priority - x.priority), skipped };
 }
 
-/** The artifact as agents see it, read from disk now. */
-export function targetOf(index: WorkspaceIndex, evidence: EvidenceStore, a: ArtifactRecord): OptimizeTarget | undefined {
+/** The artifact as agents see it now: from `readFile` (an open editor's buffer), else the disk. */
+export function targetOf(index: WorkspaceIndex, evidence: EvidenceStore, a: ArtifactRecord, readFile?: (rel: string) => string | undefined): OptimizeTarget | undefined {
   let fileText: string;
   try {
-    fileText = readFileSync(path.join(index.root, a.file), 'utf8');
+    fileText = readFile?.(a.file) ?? readFileSync(path.join(index.root, a.file), 'utf8');
   } catch {
     return undefined;
   }
@@ -197,8 +199,8 @@ export async function optimizeFolder(index: WorkspaceIndex, evidence: EvidenceSt
   for (const plan of plans) {
     if (options.signal?.aborted || report.verified >= options.budget) break;
     const a = index.get(plan.id)!;
-    const target = targetOf(index, evidence, a);
-    if (!target) {
+    const target = targetOf(index, evidence, a, options.readFile);
+    if (!target || textAt(target.fileText, a.range) === undefined) {
       report.skipped.push({ artifact: a.id, reason: 'its text could not be read from the file (changed or deleted since it was indexed)' });
       continue;
     }
