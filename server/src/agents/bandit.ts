@@ -13,6 +13,7 @@
  * Pure and deterministic given its PRNG (tests and the CLI pass a seeded one).
  */
 import { seededRandom } from '../evidence/stats';
+import type { AgentInfo } from '../protocol';
 
 /** Attempts and acceptances in one context. */
 export interface Tally {
@@ -141,24 +142,8 @@ export function chooseAgents(records: readonly AgentRecord[], context: string, k
   return draws.slice(0, Math.max(0, k)).map((d) => d.r);
 }
 
-export interface RankedAgent {
-  rank: number;
-  id: string;
-  kind: 'rule' | 'ollama';
-  description: string;
-  attempts: number;
-  accepted: number;
-  /** Posterior mean and 95% interval of the acceptance rate. */
-  mean: number;
-  low: number;
-  high: number;
-  /** Mean speedup of its accepted variants. */
-  meanSpeedup?: number;
-  meanLatencyMs?: number;
-  meanCost?: number;
-  provisional: boolean;
-  retired?: { at: string; reason: string };
-}
+/** One row of the ranking: the protocol's `AgentInfo` (the Micro-agents view shows it as is). */
+export type RankedAgent = AgentInfo;
 
 /** The Micro-agents view's order: active agents by posterior mean (then attempts), retired ones last. */
 export function rankAgents(records: readonly AgentRecord[]): RankedAgent[] {
