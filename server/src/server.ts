@@ -757,7 +757,8 @@ const fmtX = (x: number) => `${x >= 10 ? x.toFixed(0) : x.toFixed(x >= 2 ? 1 : 2
 
 /** The variant to offer on an artifact: offered, verified on the code there is now, the fastest. */
 function offeredVariant(folder: Folder, a: ArtifactRecord): { best: VariantRecord; more: number } | undefined {
-  const offered = folder.optimizeStore?.variants({ artifact: a.id, status: 'offered' }).filter((v) => v.originalHash === a.hash) ?? [];
+  // 'applied' still counts: after Undo the original is back (its hash again), and so is the offer.
+  const offered = folder.optimizeStore?.variants({ artifact: a.id }).filter((v) => v.status !== 'dismissed' && v.originalHash === a.hash) ?? [];
   if (offered.length === 0) return undefined;
   offered.sort((x, y) => (y.verification.speedup ?? 0) - (x.verification.speedup ?? 0));
   return { best: offered[0], more: offered.length - 1 };
