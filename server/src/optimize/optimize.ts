@@ -161,6 +161,9 @@ export function targetOf(index: WorkspaceIndex, evidence: EvidenceStore, a: Arti
   if (code === undefined) return undefined;
   const bench = [...evidence.history(a.id)].reverse().find((e) => e.bench)?.bench;
   const tests = [...new Set(evidence.history(a.id).flatMap((e) => e.tests.map((t) => t.testId)))];
+  const hotPaths = calleeBreakdown(index, evidence, a)
+    .filter((c) => c.share >= 0.05)
+    .map((c) => `${index.get(c.callee)?.qualifiedName ?? c.callee} ~${Math.round(c.share * 100)}% of its time`);
   return {
     id: a.id,
     file: a.file,
@@ -175,6 +178,7 @@ export function targetOf(index: WorkspaceIndex, evidence: EvidenceStore, a: Arti
     samples: evidence.callSamples(a.id),
     ...(bench ? { medianNs: bench.medianNs } : {}),
     ...(tests.length ? { tests } : {}),
+    ...(hotPaths.length ? { hotPaths } : {}),
   };
 }
 

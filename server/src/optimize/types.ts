@@ -34,6 +34,8 @@ export interface OptimizeTarget {
   samples?: readonly CallSample[];
   medianNs?: number;
   tests?: readonly string[];
+  /** Where its time goes: callees with their share of its recorded time (`format ~83%`). */
+  hotPaths?: readonly string[];
 }
 
 /** One proposal of an agent. */
