@@ -166,7 +166,7 @@ export interface CompareOptions extends BenchOptions {
   variants: readonly BenchTarget[];
 }
 
-const tsExtensions = new Set(['.ts', '.tsx', '.mts', '.cts']);
+export const tsExtensions = new Set(['.ts', '.tsx', '.mts', '.cts']);
 const jsExtensions = new Set(['.js', '.cjs', '.mjs', '.jsx']);
 
 /** Benchmarks one artifact on its recorded calls. */
@@ -316,7 +316,8 @@ function isPython(v: BenchTarget): boolean {
 }
 
 /** The worker's environment: nothing of the server's own process (debug flags, the recorder's preload, c8). */
-function workerEnv(): NodeJS.ProcessEnv {
+/** The environment of a worker that runs workspace code: without the server's own preloads and the recorder's variables. Shared with the verification worker. */
+export function workerEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('CRUCIBLE_RECORD_')) delete env[k];
   return env;
@@ -457,7 +458,8 @@ function unsupportedTarget(v: BenchTarget): string | undefined {
   return undefined;
 }
 
-function resolveFrom(root: string, request: string): string | undefined {
+/** A module as the workspace would resolve it (e.g. its own `tsx`), or undefined. */
+export function resolveFrom(root: string, request: string): string | undefined {
   try {
     return createRequire(path.join(root, 'noop.js')).resolve(request);
   } catch {

@@ -30,6 +30,25 @@
  *
  * If `require.main !== module` (a test requiring it) it only exports `revive` and `locate`.
  */
+/**
+ * Functions both worker sources need (this one and the verification's differential worker):
+ * loading a workspace module (require, else import for ESM) and printing a thrown value.
+ * Needs `path` and `url` in scope.
+ */
+export const workerModuleHelpers = String.raw`async function loadModule(file) {
+  const ext = path.extname(file).toLowerCase();
+  if (ext !== '.mjs' && ext !== '.mts') {
+    try { return require(file); }
+    catch (e) { if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE')) throw e; }
+  }
+  return await import(url.pathToFileURL(file).href);
+}
+
+function message(e) {
+  if (e && typeof e === 'object' && 'message' in e) return (e.name ? e.name + ': ' : '') + e.message;
+  try { return String(e); } catch (x) { return 'a value that cannot be printed'; }
+}`;
+
 export const benchWorkerSource = String.raw`'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -118,19 +137,7 @@ function locate(mod, qualifiedName) {
   return { reason: qualifiedName + ' ' + why };
 }
 
-async function loadModule(file) {
-  const ext = path.extname(file).toLowerCase();
-  if (ext !== '.mjs' && ext !== '.mts') {
-    try { return require(file); }
-    catch (e) { if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE')) throw e; }
-  }
-  return await import(url.pathToFileURL(file).href);
-}
-
-function message(e) {
-  if (e && typeof e === 'object' && 'message' in e) return (e.name ? e.name + ': ' : '') + e.message;
-  try { return String(e); } catch (x) { return 'a value that cannot be printed'; }
-}
+${workerModuleHelpers}
 
 // One runner per variant, compiled from its own source so each has its own call-site
 // feedback (a shared loop would turn polymorphic and slow every variant down).

@@ -6,11 +6,11 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { JsonValue } from '../../evidence/model';
+import { resolveFrom, tsExtensions, workerEnv } from '../../evidence/bench/replay';
 import { benchWorkerSource } from '../../evidence/bench/worker';
 import { differentialWorkerSource } from './differentialWorker';
 
@@ -47,22 +47,6 @@ interface Phase {
   variant?: string;
   pass?: number;
   input?: number;
-}
-
-const tsExtensions = new Set(['.ts', '.tsx', '.mts', '.cts']);
-
-function resolveFrom(root: string, request: string): string | undefined {
-  try {
-    return createRequire(path.join(root, 'noop.js')).resolve(request);
-  } catch {
-    return undefined;
-  }
-}
-
-function workerEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('CRUCIBLE_RECORD_')) delete env[k];
-  return env;
 }
 
 export async function runDifferential(job: DifferentialJob): Promise<DifferentialOutcome> {

@@ -24,16 +24,15 @@
  * `{type:'phase', variant, pass, input}` goes out before each call, so a kill at the
  * time limit or an out-of-memory crash can say on which input and in which variant.
  */
+import { workerModuleHelpers } from '../../evidence/bench/worker';
+
 export const differentialWorkerSource = String.raw`'use strict';
 const fs = require('fs');
 const path = require('path');
 const url = require('url');
 const util = require('util');
 
-function message(e) {
-  if (e && typeof e === 'object' && 'message' in e) return (e.name ? e.name + ': ' : '') + e.message;
-  try { return String(e); } catch (x) { return 'a value that cannot be printed'; }
-}
+${workerModuleHelpers}
 function show(v) {
   let s;
   try { s = util.inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 12, maxStringLength: 80 }); } catch (e) { s = '<unprintable>'; }
@@ -44,14 +43,6 @@ function send(msg) {
 }
 function tell(p) { try { process.send(Object.assign({ type: 'phase' }, p)); } catch (e) {} }
 
-async function loadModule(file) {
-  const ext = path.extname(file).toLowerCase();
-  if (ext !== '.mjs' && ext !== '.mts') {
-    try { return require(file); }
-    catch (e) { if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE')) throw e; }
-  }
-  return await import(url.pathToFileURL(file).href);
-}
 
 function className(o) {
   const proto = Object.getPrototypeOf(o);
