@@ -176,6 +176,17 @@ const declarationPrefix = /^\s*(export\s+)?(default\s+)?(async\s+)?(static\s+)?(
  * Reads every `rec-*.ndjson` in `dir`. `root` is the workspace root the
  * artifacts' files are relative to; `maxSamples` caps the samples kept per artifact.
  */
+/** Adds one recorded call to an artifact's samples (up to `maxSamples`), counting it as an error when it threw. Node and Python recordings alike. */
+export function addSample(r: RecordedArtifact, s: { args: JsonValue; result?: JsonValue; error?: JsonValue; durationNs: number; mutated: boolean }, maxSamples: number): void {
+  if (r.samples.length >= maxSamples) return;
+  const sample: CallSample = { args: s.args, durationNs: s.durationNs, mutated: s.mutated };
+  if (s.error !== undefined) {
+    sample.error = s.error;
+    r.sampledErrors++;
+  } else sample.result = s.result ?? null;
+  r.samples.push(sample);
+}
+
 export function collectRecording(dir: string, root: string, artifacts: RecordArtifact[], maxSamples = 100): RecordingResult {
   const result: RecordingResult = { artifacts: new Map(), files: new Map(), unmatchedCalls: 0, badLines: 0 };
   const byFile = new Map<string, RecordArtifact[]>();
@@ -291,14 +302,7 @@ export function collectRecording(dir: string, root: string, artifacts: RecordArt
           result.unmatchedCalls++;
           continue;
         }
-        const r = get(id);
-        if (r.samples.length >= maxSamples) continue;
-        const sample: CallSample = { args: rec.sample.args, durationNs: rec.sample.durationNs, mutated: rec.sample.mutated };
-        if (rec.sample.error !== undefined) {
-          sample.error = rec.sample.error;
-          r.sampledErrors++;
-        } else sample.result = rec.sample.result ?? null;
-        r.samples.push(sample);
+        addSample(get(id), rec.sample, maxSamples);
       }
     }
   }

@@ -17,9 +17,10 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import type { CallSample, JsonValue } from '../model';
+import type { JsonValue } from '../model';
 import { testArtifactId } from '../runners/types';
-import type { FileLineCoverage, RecordArtifact, RecordedArtifact, RecordingResult } from './collect';
+// A cycle with collect.ts (which calls collectPython at its end): only functions cross it, used at call time.
+import { addSample, type FileLineCoverage, type RecordArtifact, type RecordedArtifact, type RecordingResult } from './collect';
 
 interface PyTest {
   file: string;
@@ -165,14 +166,7 @@ export function collectPython(dir: string, root: string, artifacts: RecordArtifa
           result.unmatchedCalls++;
           continue;
         }
-        const r = get(target.artifact.id);
-        if (r.samples.length >= maxSamples) continue;
-        const sample: CallSample = { args: rec.sample.args, durationNs: rec.sample.durationNs, mutated: rec.sample.mutated };
-        if (rec.sample.error !== undefined) {
-          sample.error = rec.sample.error;
-          r.sampledErrors++;
-        } else sample.result = rec.sample.result ?? null;
-        r.samples.push(sample);
+        addSample(get(target.artifact.id), rec.sample, maxSamples);
       }
     }
   }
