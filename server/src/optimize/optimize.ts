@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { type AgentRecord, adaptSettings, chooseAgents, contextKey, rankAgents, type RankedAgent, recordAttempt, retireAgents, type SettingsChange } from '../agents/bandit';
+import { lastTwo } from '../evidence/history';
 import type { EvidenceStore } from '../evidence/store';
 import { median } from '../evidence/stats';
 import type { ArtifactRecord } from '../index/extract';
@@ -94,9 +95,11 @@ export function calleeBreakdown(index: WorkspaceIndex, evidence: EvidenceStore, 
 }
 
 function latestCalls(evidence: EvidenceStore, id: string): number | undefined {
-  const h = evidence.history(id);
-  for (let i = h.length - 1; i >= 0; i--) if (h[i].calls !== undefined) return h[i].calls;
-  return undefined;
+  return lastTwo(evidence.history(id), (e) => e.calls !== undefined).latest?.calls;
+}
+
+function latestBench(evidence: EvidenceStore, id: string) {
+  return lastTwo(evidence.history(id), (e) => e.bench !== undefined).latest?.bench;
 }
 
 /** Level 0 and level 1: the functions worth working on, best first. */
@@ -120,7 +123,7 @@ export function planTargets(index: WorkspaceIndex, evidence: EvidenceStore, stor
     }
     const samples = evidence.callSamples(id);
     const calls = latestCalls(evidence, id) ?? samples.length;
-    const bench = [...evidence.history(id)].reverse().find((e) => e.bench)?.bench;
+    const bench = latestBench(evidence, id);
     const perCall = bench?.medianNs ?? (samples.length > 0 ? median(samples.map((s) => s.durationNs)) : 0);
     if (ids?.includes(id) || perCall > 0) candidates.push({ a, timeNs: perCall * Math.max(calls, 1), calls });
     else skipped.push({ artifact: id, reason: 'no recorded calls or benchmark: run its tests through Crucible first' });
@@ -159,7 +162,7 @@ export function targetOf(index: WorkspaceIndex, evidence: EvidenceStore, a: Arti
   }
   const code = textAt(fileText, a.range);
   if (code === undefined) return undefined;
-  const bench = [...evidence.history(a.id)].reverse().find((e) => e.bench)?.bench;
+  const bench = latestBench(evidence, a.id);
   const tests = [...new Set(evidence.history(a.id).flatMap((e) => e.tests.map((t) => t.testId)))];
   const hotPaths = calleeBreakdown(index, evidence, a)
     .filter((c) => c.share >= 0.05)
