@@ -103,12 +103,23 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
       outcomes: results.map((r) => ({ testId: r.id, status: r.status, durationMs: r.durationMs, ...(r.message ? { error: r.message.split('\n')[0] } : {}) })),
     };
     const perArtifact = new Map<string, ArtifactRunInput>();
-    // What each test executed, as `id=hash` of the code artifacts (for its codeHash below).
+    // Per code artifact, the tests that executed it (one pass over the report each), and per
+    // test what it executed, as `id=hash` of the code artifacts (for its codeHash below).
+    const testsOf = new Map<string, ArtifactRunInput['tests']>();
     const executed = new Map<string, string[]>();
     for (const [id, rec] of recording.artifacts) {
       const a = index.get(id);
       if (!a) continue;
-      for (const t of testResultsOf(rec, report)) executed.set(t.testId, [...(executed.get(t.testId) ?? []), `${id}=${a.hash}`]);
+      const tests = testResultsOf(rec, report).map((t) => {
+        const test = index.get(t.testId);
+        return test ? { ...t, testHash: test.hash } : t;
+      });
+      testsOf.set(id, tests);
+      for (const t of tests) {
+        const list = executed.get(t.testId);
+        if (list) list.push(`${id}=${a.hash}`);
+        else executed.set(t.testId, [`${id}=${a.hash}`]);
+      }
     }
     // The tests themselves: each one's outcome proves (or not) its own code, and its
     // codeHash tells drift whether the code it ran changed (a failure then is not flaky).
@@ -122,11 +133,8 @@ export async function runFolderTests(index: WorkspaceIndex, evidence: EvidenceSt
     // The code they executed: which tests ran it, how often, with what, how much of it.
     for (const [id, rec] of recording.artifacts) {
       const a = index.get(id);
-      if (!a) continue;
-      const tests = testResultsOf(rec, report).map((t) => {
-        const test = index.get(t.testId);
-        return test ? { ...t, testHash: test.hash } : t;
-      });
+      const tests = testsOf.get(id);
+      if (!a || !tests) continue;
       perArtifact.set(id, {
         hash: a.hash,
         tests,
