@@ -896,7 +896,7 @@ connection.onRequest(VariantActionRequest.type, async (params, token): Promise<V
   if (fileHashOf(fileText) !== v.fileHash) {
     // The rest of the file changed (a helper it calls, an import): the variant is checked again first.
     const abort = startWorkspaceCode('Re-verifying the variant', token);
-    const session = await openOptimizeSession(folder.index, store, folder.settings);
+    const session = await openOptimizeSession(folder.index, store, folder.settings, undefined, { verifyOnly: true });
     try {
       const check = await session.verify({ ...target, fileText }, { agent: v.agent, target: v.artifact, code: v.code, summary: v.summary }, abort.signal);
       if (!check.accepted) {

@@ -22,10 +22,20 @@ export interface OptimizeSession {
 }
 
 
-export async function openOptimizeSession(index: WorkspaceIndex, store: OptimizeStore, settings: Pick<CrucibleSettings, 'ollama' | 'optimize' | 'test'>, log: (m: string) => void = () => {}): Promise<OptimizeSession> {
+/**
+ * `verifyOnly`: no agents (a re-verification before Apply needs the pipeline, not the
+ * agents, and must not wait on an Ollama probe).
+ */
+export async function openOptimizeSession(
+  index: WorkspaceIndex,
+  store: OptimizeStore,
+  settings: Pick<CrucibleSettings, 'ollama' | 'optimize' | 'test'>,
+  log: (m: string) => void = () => {},
+  options: { verifyOnly?: boolean } = {},
+): Promise<OptimizeSession> {
   const notices: string[] = [];
-  const agents: MicroAgent[] = [...ruleAgents()];
-  if (settings.ollama.models.length > 0) {
+  const agents: MicroAgent[] = options.verifyOnly ? [] : [...ruleAgents()];
+  if (!options.verifyOnly && settings.ollama.models.length > 0) {
     const probe = await probeOllama(settings.ollama.host, settings.ollama.models);
     if (probe.notice) notices.push(probe.notice);
     if (probe.detail) log(probe.detail);
