@@ -10,7 +10,6 @@
 import * as vscode from 'vscode';
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
-  configurationSection,
   IndexChangedNotification,
   IndexedNotification,
   StatusNotification,
@@ -22,6 +21,7 @@ import {
   type TestRunEventParams,
   type WorkspaceTrustParams,
 } from '../../server/src/protocol';
+import { configurationSection } from '../../server/src/settings';
 
 /** VS Code language ids the server indexes; also used for the editor context menu. */
 export const indexedLanguages = ['typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python'] as const;

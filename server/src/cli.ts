@@ -11,22 +11,15 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
-import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
-import { EvidenceStore } from './evidence/store';
-import { summarizeEvidence } from './evidence/summary';
-import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
-import { lastTwo } from './evidence/history';
-import { optimizeFolder } from './optimize/optimize';
-import { openOptimizeSession } from './optimize/session';
-import { OptimizeStore } from './optimize/store';
-import { defaultSettings, type FolderSummary } from './protocol';
-import { chooseEmbedder } from './index/embedders';
+import { isRegression } from './drift/detect';
+import { type EvidenceRow, FolderEngine, TrustRequiredError } from './folder';
+import { formatNs, formatRateInterval, formatRatio, formatRatioInterval } from './format';
 import { StoreLockedError } from './index/store';
-import { WorkspaceIndex } from './index/workspace';
+import type { FolderSummary } from './protocol';
+import { defaultSettings, normalizeSettings } from './settings';
 
 const usage = `Usage: crucible <command> [options]
 
@@ -132,86 +125,93 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isFinite(maxFileSizeBytes) || maxFileSizeBytes <= 0) throw new UsageError('--max-file-size must be a positive number of bytes');
 
   const log = (m: string) => process.stderr.write(`crucible: ${m}\n`);
-  const choice = await chooseEmbedder({ host: values['ollama-host']!, embedModel: values['ollama-embed-model']! });
-  if (values['ollama-embed-model']) log(choice.reason);
-  const index = new WorkspaceIndex(root, {
-    settings: { exclude: [...defaultSettings.exclude, ...values.exclude!], maxFileSizeBytes },
-    embedder: choice.embedder,
-    owner: 'crucible index (CLI)',
-    lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000),
-    onProblem: (p) => log(p.message),
-    log,
+  // The flags through the same normalisation as the editor's settings (settings.ts).
+  const settings = normalizeSettings({
+    exclude: [...defaultSettings.exclude, ...values.exclude!],
+    maxFileSizeBytes,
+    ollama: { host: values['ollama-host'], embedModel: values['ollama-embed-model'], models: values['ollama-model'] },
+    test: { command: values['test-command'], timeoutSeconds },
+    bench: { maxSecondsPerArtifact: benchSeconds },
+    optimize: { minSpeedup, budget },
   });
-  await index.open();
-  await index.holdLock();
-  const bar = !values.json && process.stderr.isTTY ? new SingleBar({ format: 'indexing [{bar}] {percentage}% {value}/{total} files {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : undefined;
-  let started = false;
-  let summary: FolderSummary | undefined;
+  const engine = await FolderEngine.create(root, {
+    settings,
+    owner: `crucible ${command} (CLI)`,
+    lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000),
+    exclusive: true,
+    trusted: true, // checked above: --trust or CI
+    log,
+    onProblem: log,
+  });
+  if (values['ollama-embed-model']) log(engine.embedderReason);
   try {
-    summary = await index.indexAll((p) => {
-      if (!bar) return;
-      if (!started) {
-        bar.start(p.total, 0, { file: '' });
-        started = true;
-      }
-      bar.update(p.done, { file: p.file ?? '' });
-    }, values.force);
-  } finally {
-    bar?.stop();
-    await index.close();
-  }
-  if (!summary) throw new Error('indexing was cancelled');
-  // drift indexes first (above) for the hashes of the code as it is now; the index stays readable after close
-  if (command === 'drift') return drift(root, index, { json: values.json!, ci: values.ci!, log });
-  if (command === 'optimize') {
-    return optimize(index, {
-      json: values.json!,
-      budget,
-      minSpeedup,
-      ids: values.artifact!,
-      testCommand: values['test-command']!,
-      ollama: { host: values['ollama-host']!, models: values['ollama-model']!, timeoutSeconds: defaultSettings.ollama.timeoutSeconds },
-      log,
-    });
-  }
-  if (command === 'evidence') {
-    return evidence(index, { json: values.json!, bench: !values['no-bench'], benchSeconds, timeoutSeconds, testCommand: values['test-command']!, verbose: values.verbose!, log });
-  }
-  if (values.json) printJson(index, summary);
-  else printTable(index, summary);
-  return 0;
-}
-
-/**
- * `crucible drift`: given an up-to-date index (the current code's hashes), reads the
- * evidence under its lock (a writer's flush spans several files), runs the detectors.
- */
-async function drift(root: string, index: WorkspaceIndex, opts: { json: boolean; ci: boolean; log: (m: string) => void }): Promise<number> {
-  const evidence = new EvidenceStore(root, { owner: 'crucible drift (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000) });
-  await evidence.holdLock();
-  const events: DriftEvent[] = [];
-  const gone: string[] = [];
-  try {
-    for (const p of await evidence.open()) opts.log(p.message);
-    for (const artifact of evidence.artifacts().sort()) {
-      const current = index.get(artifact);
-      if (!current) {
-        gone.push(artifact); // deleted or renamed: its history says nothing about code that exists
-        continue;
-      }
-      const rec = evidence.get(artifact)!;
-      events.push(...detectDrift({ artifact, history: rec.history, currentHash: current.hash, lastVerifiedHash: rec.lastVerifiedHash }));
+    await engine.ready;
+    const summary = await indexWithProgressBar(engine, { json: values.json!, force: values.force! });
+    // drift, evidence and optimize index first, for the hashes of the code as it is now
+    switch (command) {
+      case 'index':
+        if (values.json) printJson(engine, summary);
+        else printTable(engine, summary);
+        return 0;
+      case 'drift':
+        return await drift(engine, { json: values.json!, ci: values.ci! });
+      case 'evidence':
+        return await evidence(engine, { json: values.json!, bench: !values['no-bench'], verbose: values.verbose!, log });
+      case 'optimize':
+        return await optimize(engine, { json: values.json!, ids: values.artifact!, log });
+      default:
+        throw new UsageError(`unknown command '${command}'`);
     }
   } finally {
-    await evidence.close();
+    await engine.close();
   }
+}
+
+async function indexWithProgressBar(engine: FolderEngine, opts: { json: boolean; force: boolean }): Promise<FolderSummary> {
+  const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'indexing [{bar}] {percentage}% {value}/{total} files {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : undefined;
+  let started = false;
+  try {
+    const summary = await engine.indexAll({
+      force: opts.force,
+      onProgress: (p) => {
+        if (!bar) return;
+        if (!started) {
+          bar.start(p.total, 0, { file: '' });
+          started = true;
+        }
+        bar.update(p.done, { file: p.file ?? '' });
+      },
+    });
+    if (!summary) throw new Error('indexing was cancelled');
+    return summary;
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** Stops the engine's work on Ctrl-C or SIGTERM: the runner's whole process group and any worker end with it. */
+async function untilInterrupted<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await work(abort.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `crucible drift`: the detectors over the recorded evidence, against the code as just indexed. */
+async function drift(engine: FolderEngine, opts: { json: boolean; ci: boolean }): Promise<number> {
+  const { events, gone, artifactsWithEvidence } = await engine.driftReport();
   const regressions = events.filter(isRegression).length;
   if (opts.json) {
     const out = { events: events.map((e) => (e.ratio === undefined ? { artifact: e.artifact, kind: e.kind, detail: e.detail } : { artifact: e.artifact, kind: e.kind, detail: e.detail, ratio: e.ratio })) };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
-    const artifactsWithEvidence = evidence.artifacts().length;
-    process.stdout.write(`Crucible drift of ${root}: ${events.length} event(s), ${regressions} regression(s), over ${artifactsWithEvidence} artifact(s) with evidence\n`);
+    process.stdout.write(`Crucible drift of ${engine.root}: ${events.length} event(s), ${regressions} regression(s), over ${artifactsWithEvidence} artifact(s) with evidence\n`);
     if (artifactsWithEvidence === 0) process.stdout.write('  no evidence recorded yet: run the tests through Crucible first\n');
     for (const e of events) process.stdout.write(`  ${isRegression(e) ? '✗' : '·'} ${e.kind.padEnd(17)} ${e.artifact}\n      ${e.detail}\n`);
     if (gone.length) process.stdout.write(`  ${gone.length} artifact(s) with evidence no longer exist in the code (deleted or renamed); not checked\n`);
@@ -229,71 +229,46 @@ function reasonKind(reason: string): string {
  * `crucible optimize`: proposes, verifies and stores variants (`.crucible/optimize/`), prints
  * them with the rejections and the agents' ranking. The user's files are never written.
  */
-async function optimize(
-  index: WorkspaceIndex,
-  opts: { json: boolean; budget: number; minSpeedup: number; ids: string[]; testCommand: string; ollama: { host: string; models: string[]; timeoutSeconds: number }; log: (m: string) => void },
-): Promise<number> {
-  const evidence = new EvidenceStore(index.root, { owner: 'crucible optimize (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000) });
-  for (const p of await evidence.open()) opts.log(p.message);
-  if (evidence.artifacts().length === 0) {
-    opts.log(`no evidence recorded in ${index.root}: run \`crucible evidence ${index.root} --trust\` first (optimize works from recorded calls and benchmarks)`);
+async function optimize(engine: FolderEngine, opts: { json: boolean; ids: string[]; log: (m: string) => void }): Promise<number> {
+  if ((await engine.evidence()).artifacts().length === 0) {
+    opts.log(`no evidence recorded in ${engine.root}: run \`crucible evidence ${engine.root} --trust\` first (optimize works from recorded calls and benchmarks)`);
     return 1;
   }
-  const store = new OptimizeStore(index.root, { owner: 'crucible optimize (CLI)' });
-  for (const p of await store.open()) opts.log(p.message);
-  const session = await openOptimizeSession(index, store, { ollama: { ...defaultSettings.ollama, ...opts.ollama, embedModel: '' }, optimize: { minSpeedup: opts.minSpeedup, budget: opts.budget }, test: { command: opts.testCommand, timeoutSeconds: defaultSettings.test.timeoutSeconds } }, opts.log);
-  for (const n of session.notices) opts.log(n);
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const report = await optimizeFolder(index, evidence, store, {
-      budget: opts.budget,
-      artifactIds: opts.ids.length ? opts.ids : undefined,
-      agents: session.agents,
-      verify: (t, c, signal) => session.verify(t, c, signal),
-      signal: abort.signal,
-      onProgress: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
-    });
-    await store.flush();
-    if (opts.json) {
-      const out = {
-        variants: report.variants.map((v) => ({
-          artifact: v.artifact,
-          file: v.file,
-          range: v.range,
-          agent: v.agent,
-          code: v.code,
-          speedup: v.verification.speedup,
-          speedupLow: v.verification.speedupLow,
-          inputsCompared: v.verification.inputsCompared.recorded + v.verification.inputsCompared.generated,
-          testsRun: v.verification.testsRun,
-        })),
-        rejected: report.rejected.map((r) => ({ artifact: r.artifact, agent: r.agent, reason: r.reason })),
-        agents: report.agents.map((a) => ({ id: a.id, attempts: a.attempts, accepted: a.accepted, mean: a.mean, low: a.low, high: a.high })),
-      };
-      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    } else {
-      process.stdout.write(`Crucible optimize of ${index.root}: ${report.verified} candidate(s) verified, ${report.variants.length} accepted, ${report.rejected.length} rejected\n`);
-      for (const v of report.variants) {
-        const c = v.verification;
-        process.stdout.write(`  ⚡ ${v.artifact}: ${c.speedup?.toFixed(2)}× faster (95% CI ${c.speedupLow?.toFixed(2)}–${c.speedupHigh?.toFixed(2)}) by ${v.agent}: ${v.summary}\n      ${c.inputsCompared.recorded} recorded + ${c.inputsCompared.generated} generated inputs agree, ${c.testsPassed}/${c.testsRun} tests pass with it\n`);
-      }
-      for (const r of report.rejected) process.stdout.write(`  ✗ ${r.artifact} (${r.agent}): ${r.reason}\n`);
-      const t = new Table({ head: ['#', 'agent', 'accepted', 'rate [95%]', 'speedup'], style: { head: [], border: [], compact: true } });
-      for (const a of report.agents) t.push([a.rank, `${a.id}${a.provisional ? ' (provisional)' : ''}${a.retired ? ' (retired)' : ''}`, `${a.accepted}/${a.attempts}`, `${Math.round(a.mean * 100)}% [${Math.round(a.low * 100)}–${Math.round(a.high * 100)}%]`, a.meanSpeedup ? `${a.meanSpeedup.toFixed(2)}×` : '']);
-      process.stdout.write(`${t.toString()}\n`);
-      for (const id of report.retired) process.stdout.write(`  retired ${id}\n`);
-      if (report.settingsChange) process.stdout.write(`  optimizer settings changed: ${report.settingsChange.why}\n`);
-    }
+  const { report, notices } = await untilInterrupted((signal) =>
+    engine.optimize({ ids: opts.ids.length ? opts.ids : undefined, signal, onProgress: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`) }),
+  );
+  for (const n of notices) opts.log(n);
+  if (opts.json) {
+    const out = {
+      variants: report.variants.map((v) => ({
+        artifact: v.artifact,
+        file: v.file,
+        range: v.range,
+        agent: v.agent,
+        code: v.code,
+        speedup: v.verification.speedup,
+        speedupLow: v.verification.speedupLow,
+        inputsCompared: v.verification.inputsCompared.recorded + v.verification.inputsCompared.generated,
+        testsRun: v.verification.testsRun,
+      })),
+      rejected: report.rejected.map((r) => ({ artifact: r.artifact, agent: r.agent, reason: r.reason })),
+      agents: report.agents.map((a) => ({ id: a.id, attempts: a.attempts, accepted: a.accepted, mean: a.mean, low: a.low, high: a.high })),
+    };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await session.dispose();
-    await evidence.close();
   }
+  process.stdout.write(`Crucible optimize of ${engine.root}: ${report.verified} candidate(s) verified, ${report.variants.length} accepted, ${report.rejected.length} rejected\n`);
+  for (const v of report.variants) {
+    const c = v.verification;
+    process.stdout.write(`  ⚡ ${v.artifact}: ${formatRatio(c.speedup ?? 1)} faster (95% CI ${formatRatioInterval(c.speedupLow ?? 0, c.speedupHigh ?? 0)}) by ${v.agent}: ${v.summary}\n      ${c.inputsCompared.recorded} recorded + ${c.inputsCompared.generated} generated inputs agree, ${c.testsPassed}/${c.testsRun} tests pass with it\n`);
+  }
+  for (const r of report.rejected) process.stdout.write(`  ✗ ${r.artifact} (${r.agent}): ${r.reason}\n`);
+  const t = new Table({ head: ['#', 'agent', 'accepted', 'rate [95%]', 'speedup'], style: { head: [], border: [], compact: true } });
+  for (const a of report.agents) t.push([a.rank, `${a.id}${a.provisional ? ' (provisional)' : ''}${a.retired ? ' (retired)' : ''}`, `${a.accepted}/${a.attempts}`, formatRateInterval(a.mean, a.low, a.high), a.meanSpeedup ? formatRatio(a.meanSpeedup) : '']);
+  process.stdout.write(`${t.toString()}\n`);
+  for (const id of report.retired) process.stdout.write(`  retired ${id}\n`);
+  if (report.settingsChange) process.stdout.write(`  optimizer settings changed: ${report.settingsChange.why}\n`);
+  return 0;
 }
 
 function positiveNumber(text: string | undefined, fallback: number, name: string): number {
@@ -303,39 +278,21 @@ function positiveNumber(text: string | undefined, fallback: number, name: string
   return n;
 }
 
-interface EvidenceOptions {
-  json: boolean;
-  bench: boolean;
-  benchSeconds: number;
-  timeoutSeconds: number;
-  testCommand: string;
-  verbose: boolean;
-  log: (m: string) => void;
-}
-
 /**
  * `crucible evidence`: runs the folder's tests with the recorder (test → artifact mapping,
  * calls, coverage), benchmarks what has recorded calls, and prints the evidence per
- * code artifact. Holds the evidence store's lock for the whole run, as the index does.
+ * code artifact. The engine holds the evidence store's lock for the whole run.
  */
-async function evidence(index: WorkspaceIndex, opts: EvidenceOptions): Promise<number> {
-  const store = new EvidenceStore(index.root, { owner: 'crucible evidence (CLI)', lockWaitMs: Number(process.env.CRUCIBLE_LOCK_WAIT_MS ?? 5000), onProblem: (p) => opts.log(p.message) });
-  await store.holdLock();
+async function evidence(engine: FolderEngine, opts: { json: boolean; bench: boolean; verbose: boolean; log: (m: string) => void }): Promise<number> {
+  await engine.evidence(); // the lock and the store's problems before the tests start
   const stamp = new Date().toISOString();
-  const abort = new AbortController();
-  // Ctrl-C stops the runner's whole process group (and a benchmark worker) instead of orphaning it.
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    for (const p of await store.open()) opts.log(p.message);
-    const progress = (m: string) => {
-      if (!opts.json) process.stderr.write(`${m}\n`);
-    };
-    const run = await runFolderTests(index, store, pathToFileURL(index.root).toString(), {
+  const progress = (m: string) => {
+    if (!opts.json) process.stderr.write(`${m}\n`);
+  };
+  return untilInterrupted(async (signal) => {
+    const { run } = await engine.runTests({
       runId: `cli-test-${stamp}`,
-      settings: { command: opts.testCommand, timeoutSeconds: opts.timeoutSeconds },
-      signal: abort.signal,
+      signal,
       onStarted: (command) => progress(`running the tests: ${command}`),
       onOutput: opts.verbose ? (line) => process.stderr.write(`  | ${line}\n`) : undefined,
     });
@@ -343,85 +300,34 @@ async function evidence(index: WorkspaceIndex, opts: EvidenceOptions): Promise<n
     for (const r of run.results) counts[r.status]++;
     if (run.problem) opts.log(run.problem);
     if (run.workspaceChanges) opts.log(run.workspaceChanges.message);
-    if (run.timedOut) opts.log(`the test run was stopped after ${opts.timeoutSeconds} s (--timeout); what finished before is recorded`);
+    if (run.timedOut) opts.log(`the test run was stopped after ${engine.settings.test.timeoutSeconds} s (--timeout); what finished before is recorded`);
     if (run.cancelled) opts.log('the test run was cancelled');
     if (run.results.length === 0) {
       opts.log(`no test results${run.command ? ` from: ${run.command}` : ''}; nothing recorded (the evidence already stored is unchanged)`);
       return 1;
     }
     progress(`${run.results.length} tests in ${(run.durationMs / 1000).toFixed(1)} s (${run.runner}): ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
-    if (opts.bench && !abort.signal.aborted) {
-      const benched = await benchmarkFolder(index, store, {
+    if (opts.bench && !signal.aborted) {
+      const seconds = engine.settings.bench.maxSecondsPerArtifact;
+      const { outcomes } = await engine.benchmark({
         runId: `cli-bench-${stamp}`,
-        maxSecondsPerArtifact: opts.benchSeconds,
-        signal: abort.signal,
+        signal,
         onProgress: (done, total, id) => {
           if (!opts.json && process.stderr.isTTY) process.stderr.write(`\rbenchmarking ${done + 1}/${total} ${id}`.padEnd(100).slice(0, 100));
         },
       });
       if (!opts.json && process.stderr.isTTY) process.stderr.write('\r'.padEnd(101) + '\r');
-      const ok = benched.filter((b) => b.ok).length;
-      progress(`benchmarked ${ok} of ${benched.length} functions with recorded calls (≤ ${opts.benchSeconds} s each)`);
+      progress(`benchmarked ${outcomes.filter((b) => b.ok).length} of ${outcomes.length} functions with recorded calls (≤ ${seconds} s each)`);
       // One line per reason, not per function: instance methods alone can be dozens.
       const byReason = new Map<string, string[]>();
-      for (const b of benched) if (!b.ok) byReason.set(reasonKind(b.reason ?? "unknown"), [...(byReason.get(reasonKind(b.reason ?? "unknown")) ?? []), b.id]);
+      for (const b of outcomes) if (!b.ok) byReason.set(reasonKind(b.reason ?? 'unknown'), [...(byReason.get(reasonKind(b.reason ?? 'unknown')) ?? []), b.id]);
       for (const [reason, ids] of byReason) opts.log(`not benchmarked (${ids.length}): ${reason}: ${opts.verbose || ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more (--verbose lists them)`}`);
     }
-    await store.flush();
-    const rows = evidenceRows(index, store);
+    const rows = engine.evidenceRows();
     if (opts.json) process.stdout.write(JSON.stringify({ artifacts: rows }, null, 2) + '\n');
-    else printEvidenceTable(index.root, rows, run.command);
+    else printEvidenceTable(engine.root, rows, run.command);
     return 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await store.close();
-  }
-}
-
-interface EvidenceRow {
-  id: string;
-  status: string;
-  tests: { id: string; status: string }[];
-  /** Covered / coverable lines, 0–1, or null when not measured. */
-  coverage: number | null;
-  calls: number | null;
-  samples: number;
-  medianNs: number | null;
-  /** When its tests last all passed on the code there is now (ISO), or null. */
-  lastVerified: string | null;
-  score: number | null;
-}
-
-/** Every function, method and class of the index that has evidence, in file order. */
-function evidenceRows(index: WorkspaceIndex, store: EvidenceStore): EvidenceRow[] {
-  const rows: EvidenceRow[] = [];
-  for (const a of index.artifacts({ kinds: ['function', 'method', 'class'] })) {
-    const rec = store.get(a.id);
-    if (!rec) continue;
-    const s = summarizeEvidence(store, a.id, a.hash);
-    const tested = lastTwo(rec.history, (e) => e.tests.length > 0).latest;
-    rows.push({
-      id: a.id,
-      status: s.status,
-      tests: (tested?.tests ?? []).map((t) => ({ id: t.testId, status: t.status })),
-      coverage: s.coverage ?? null,
-      calls: s.calls ?? null,
-      samples: s.samples,
-      medianNs: s.medianNs ?? null,
-      lastVerified: s.status === 'verified' ? (s.lastVerifiedAt ?? null) : null,
-      score: s.score ?? null,
-    });
-  }
-  return rows;
-}
-
-function formatNs(ns: number | null): string {
-  if (ns === null) return '';
-  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
-  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)} µs`;
-  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)} ms`;
-  return `${(ns / 1e9).toFixed(2)} s`;
+  });
 }
 
 function printEvidenceTable(root: string, rows: EvidenceRow[], command: string): void {
@@ -429,7 +335,7 @@ function printEvidenceTable(root: string, rows: EvidenceRow[], command: string):
   for (const r of rows) {
     const passed = r.tests.filter((x) => x.status === 'passed').length;
     const ran = r.tests.filter((x) => x.status !== 'skipped').length;
-    t.push([r.id, r.status, ran ? `${passed}/${ran}` : '', r.coverage === null ? '' : `${Math.round(r.coverage * 100)}%`, r.calls ?? '', formatNs(r.medianNs), r.score ?? '']);
+    t.push([r.id, r.status, ran ? `${passed}/${ran}` : '', r.coverage === null ? '' : `${Math.round(r.coverage * 100)}%`, r.calls ?? '', r.medianNs === null ? '' : formatNs(r.medianNs), r.score ?? '']);
   }
   process.stdout.write(`Crucible evidence of ${root}\n(${command})\n${t.toString()}\n`);
   const counts = new Map<string, number>();
@@ -437,7 +343,8 @@ function printEvidenceTable(root: string, rows: EvidenceRow[], command: string):
   process.stdout.write(`${rows.length} artifacts with evidence: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
 }
 
-function printJson(index: WorkspaceIndex, summary: FolderSummary): void {
+function printJson(engine: FolderEngine, summary: FolderSummary): void {
+  const index = engine.index;
   const artifacts = index.artifacts().map((a) => ({
     id: a.id,
     kind: a.kind,
@@ -451,7 +358,8 @@ function printJson(index: WorkspaceIndex, summary: FolderSummary): void {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-function printTable(index: WorkspaceIndex, s: FolderSummary): void {
+function printTable(engine: FolderEngine, s: FolderSummary): void {
+  const index = engine.index;
   const t = new Table({ head: ['', 'count'], style: { head: [], border: [], compact: true } });
   t.push(['files indexed', s.files], ['artifacts', s.artifacts]);
   for (const [k, n] of Object.entries(s.byKind).sort()) t.push([`  ${k}`, n]);
@@ -472,7 +380,7 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`crucible: ${(err as Error).message}\n\n${usage}`);
       process.exitCode = 2;
-    } else if (err instanceof TrustError) {
+    } else if (err instanceof TrustError || err instanceof TrustRequiredError) {
       process.stderr.write(`crucible: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof StoreLockedError) {

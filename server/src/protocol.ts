@@ -398,31 +398,4 @@ export namespace OptimizeChangedNotification {
   export const type = new NotificationType<{ folderUri: string }>(method);
 }
 
-/** Settings section the server reads through `workspace/configuration`. */
-export const configurationSection = 'crucible';
-export interface CrucibleSettings {
-  exclude: string[];
-  maxFileSizeBytes: number;
-  /** `crucible.ollama.*`: the server, the embedding model (empty: local embedder), the models micro-agents use (empty: rule agents only), and their timeout. */
-  ollama: { host: string; embedModel: string; models: string[]; timeoutSeconds: number };
-  /**
-   * `crucible.diagnostics.parseErrors`: an Information diagnostic where a file stops parsing;
-   * `crucible.diagnostics.drift`: a diagnostic per drift event on the artifact's name.
-   */
-  diagnostics: { parseErrors: boolean; drift: boolean };
-  /** `crucible.test.command` (empty: detect the runner) and `crucible.test.timeoutSeconds`. */
-  test: { command: string; timeoutSeconds: number };
-  /** `crucible.bench.maxSecondsPerArtifact`. */
-  bench: { maxSecondsPerArtifact: number };
-  /** `crucible.optimize.minSpeedup` (a variant must be at least this much faster, and its interval's low end above 1) and `crucible.optimize.budget` (candidates verified per run). */
-  optimize: { minSpeedup: number; budget: number };
-}
-export const defaultSettings: CrucibleSettings = {
-  exclude: ['**/node_modules/**', '**/*.min.js'],
-  maxFileSizeBytes: 1024 * 1024,
-  ollama: { host: 'http://127.0.0.1:11434', embedModel: '', models: [], timeoutSeconds: 60 },
-  diagnostics: { parseErrors: true, drift: true },
-  test: { command: '', timeoutSeconds: 300 },
-  bench: { maxSecondsPerArtifact: 5 },
-  optimize: { minSpeedup: 1.1, budget: 20 },
-};
+/** Settings (their shape, defaults and normalisation) are in settings.ts: not a message. */

@@ -29,7 +29,7 @@ import { optimizeFolder } from '../../server/src/optimize/optimize';
 import { openOptimizeSession } from '../../server/src/optimize/session';
 import { OptimizeStore } from '../../server/src/optimize/store';
 import type { Candidate, OptimizeTarget, VerificationRecord, VerifyStep } from '../../server/src/optimize/types';
-import { defaultSettings } from '../../server/src/protocol';
+import { defaultSettings } from '../../server/src/settings';
 
 const BUDGET = Number(process.env.BUDGET ?? 40);
 const repo = path.resolve(__dirname, '../..');

@@ -10,6 +10,7 @@ import { benchPair, lastTwo } from '../evidence/history';
 import type { ArtifactRunEvidence } from '../evidence/model';
 import { ratioOfMediansCI, ratioOfMediansGroupedCI, splitGroups } from '../evidence/stats';
 
+import { formatNs } from '../format';
 import type { DriftKind } from '../protocol';
 export type { DriftKind };
 
@@ -202,8 +203,8 @@ export function detectSlowdown(view: ArtifactEvidenceView): DriftEvent[] {
       kind: 'slowdown',
       ratio,
       detail:
-        `${ratio.toFixed(2)}× slower ${cause}: median ${fmtNs(c.medianNs)} (${c.samplesNs.length} samples, ${day(pair.current.at)}) ` +
-        `vs ${fmtNs(b.medianNs)} (${b.samplesNs.length} samples, ${day(pair.baseline.at)}${pair.candidates > 1 ? `, the slowest of ${pair.candidates} runs of that code` : ''}); ${Math.round(SLOWDOWN_CONFIDENCE * 100)}% CI of the ratio ${low.toFixed(2)}–${high.toFixed(2)} (${method})`,
+        `${ratio.toFixed(2)}× slower ${cause}: median ${formatNs(c.medianNs)} (${c.samplesNs.length} samples, ${day(pair.current.at)}) ` +
+        `vs ${formatNs(b.medianNs)} (${b.samplesNs.length} samples, ${day(pair.baseline.at)}${pair.candidates > 1 ? `, the slowest of ${pair.candidates} runs of that code` : ''}); ${Math.round(SLOWDOWN_CONFIDENCE * 100)}% CI of the ratio ${low.toFixed(2)}–${high.toFixed(2)} (${method})`,
     },
   ];
 }
@@ -258,9 +259,33 @@ export function detectDrift(view: ArtifactEvidenceView): DriftEvent[] {
   return [...detectTestFailures(view), ...detectSlowdown(view), ...detectUnverifiedChange(view), ...detectCoverageDrop(view), ...detectErrorRate(view)];
 }
 
-function fmtNs(ns: number): string {
-  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
-  return `${ns.toFixed(0)} ns`;
+/** What drift needs to know of an artifact's code now: its file and content hash (from the index). */
+export type CurrentCode = (id: string) => { file: string; hash: string } | undefined;
+
+/** The evidence a folder's drift is computed from (the evidence store satisfies it). */
+export interface EvidenceHistories {
+  artifacts(): string[];
+  get(id: string): { history: readonly ArtifactRunEvidence[]; lastVerifiedHash?: string } | undefined;
+}
+
+/**
+ * The drift loop, once for the editor and the CLI: every artifact with evidence (or only
+ * those in `files`) against the code as indexed now. Artifacts with evidence that no longer
+ * exist in the code are `gone`: their history says nothing about code that exists.
+ */
+export function detectFolderDrift(evidence: EvidenceHistories, current: CurrentCode, files?: ReadonlySet<string>): { byFile: Map<string, DriftEvent[]>; gone: string[] } {
+  const byFile = new Map<string, DriftEvent[]>();
+  const gone: string[] = [];
+  for (const id of evidence.artifacts()) {
+    const code = current(id);
+    if (!code) {
+      gone.push(id);
+      continue;
+    }
+    if (files && !files.has(code.file)) continue;
+    const rec = evidence.get(id)!;
+    const events = detectDrift({ artifact: id, history: rec.history, currentHash: code.hash, lastVerifiedHash: rec.lastVerifiedHash });
+    if (events.length > 0) byFile.set(code.file, [...(byFile.get(code.file) ?? []), ...events]);
+  }
+  return { byFile, gone };
 }

@@ -5,7 +5,7 @@
  * reused by every candidate of the session, removed at the end), and few-shot examples for
  * the Ollama agents from verified variants of similar artifacts (the vector index).
  */
-import type { CrucibleSettings } from '../protocol';
+import type { CrucibleSettings } from '../settings';
 import type { WorkspaceIndex } from '../index/workspace';
 import { ollamaAgents, probeOllama } from './ollamaAgent';
 import { ruleAgents } from './rules';
