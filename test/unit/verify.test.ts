@@ -15,7 +15,7 @@ import { extractFile } from '../../server/src/index/extract';
 import { languageForPath, loadParsers } from '../../server/src/index/languages';
 import type { Candidate, OptimizeTarget, VerificationRecord } from '../../server/src/optimize/types';
 import { createScratchWorkspace, verifyCandidate, type ScratchWorkspace, type VerifyOptions } from '../../server/src/optimize/verify';
-import { encode, generateInputs } from '../../server/src/optimize/verify/generate';
+import { encode, generateInputs } from '../../server/src/evidence/inputs';
 
 const fixture = path.resolve(__dirname, '../fixtures/optimize');
 const repoModules = path.resolve(__dirname, '../../node_modules');

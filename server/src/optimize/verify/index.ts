@@ -23,7 +23,7 @@ import { testArtifactId, type TestRunReport } from '../../evidence/runners/types
 import { choosePlan } from '../../evidence/testRuns';
 import type { Candidate, OptimizeTarget, Rejection, VerificationRecord, VerifyStep } from '../types';
 import { runDifferential, type DifferentialJob } from './differential';
-import { generateInputs } from './generate';
+import { generateInputs } from '../../evidence/inputs';
 import { createScratchWorkspace, type ScratchWorkspace } from './scratch';
 import { checkParse, paramsAt, splice } from './syntax';
 import { typecheckCandidate } from './typecheck';

@@ -10,6 +10,7 @@ import type { ArtifactLanguage } from '../../protocol';
 import { extractFile, type ArtifactRecord, type Range } from '../../index/extract';
 import { loadParsers } from '../../index/languages';
 import type { OptimizeTarget } from '../types';
+import type { ParamInfo } from '../../evidence/inputs';
 
 /** The file's text with `range` replaced by `code`. */
 export function splice(fileText: string, range: Range, code: string): string {
@@ -27,16 +28,6 @@ export function offsetAt(text: string, line: number, character: number): number 
     offset = nl + 1;
   }
   return Math.min(text.length, offset + character);
-}
-
-export interface ParamInfo {
-  name: string;
-  /** TypeScript annotation text, without the colon. */
-  type?: string;
-  /** Default value text. */
-  defaultText?: string;
-  rest: boolean;
-  optional: boolean;
 }
 
 export interface ParseCheck {

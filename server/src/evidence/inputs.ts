@@ -1,5 +1,6 @@
 /**
- * Property-based inputs for the differential step, generated with fast-check from the
+ * Property-based inputs, shared by verification (the differential step) and, next,
+ * scenario generation: generated with fast-check from the
  * shapes of the recorded arguments (or, with no recorded call, from the parameters'
  * TypeScript annotations, defaults and names). Generated values are handed to the
  * worker in the recorder's JSON-safe encoding (`__type` tags), like recorded calls.
@@ -15,9 +16,19 @@
  * The seed is fixed: the same target gives the same inputs, so a verdict is reproducible.
  */
 import fc from 'fast-check';
-import type { CallSample, JsonValue } from '../../evidence/model';
-import { unreplayableReason } from '../../evidence/bench/replayable';
-import type { ParamInfo } from './syntax';
+import type { CallSample, JsonValue } from './model';
+import { unreplayableReason } from './bench/replayable';
+
+/** A function parameter as its source declares it: what generation falls back on without recorded calls. */
+export interface ParamInfo {
+  name: string;
+  /** TypeScript annotation text, without the colon. */
+  type?: string;
+  /** Default value text. */
+  defaultText?: string;
+  rest: boolean;
+  optional: boolean;
+}
 
 type Shape =
   | { k: 'null' }
