@@ -64,7 +64,7 @@ export class AgentsTreeProvider implements vscode.TreeDataProvider<AgentsTreeNod
     this.view = vscode.window.createTreeView('crucible.agents', { treeDataProvider: this, showCollapseAll: false });
     // languageclient keeps one handler per method; only this view listens to optimizeChanged
     // (code lenses refresh through workspace/codeLens/refresh, which languageclient handles).
-    this.disposables.push(this.view, this.changed, client.onNotification(OptimizeChangedNotification.method, () => this.refresh()));
+    this.disposables.push(this.view, this.changed, client.onNotification(OptimizeChangedNotification.type, () => this.refresh()));
   }
 
   /** Forgets the last answer and redraws the view (which asks the server again). */
@@ -77,7 +77,7 @@ export class AgentsTreeProvider implements vscode.TreeDataProvider<AgentsTreeNod
   current(): Promise<AgentsResult> {
     if (!this.result) {
       // By method name: a RequestType object from another copy of vscode-jsonrpc is rejected.
-      const pending = this.client.sendRequest<AgentsResult>(AgentsRequest.method, {}).then((result) => {
+      const pending = this.client.sendRequest(AgentsRequest.type, {}).then((result) => {
         const agents = result.folders.reduce((n, f) => n + f.agents.length, 0);
         this.view.message = agents === 0 ? noAgentsMessage : undefined;
         return result;

@@ -82,13 +82,13 @@ export function createClient(context: vscode.ExtensionContext): CrucibleConnecti
     client.onNotification(IndexedNotification.type, (params) => indexed.fire(params)),
     client.onNotification(IndexChangedNotification.type, (params) => indexChanged.fire(params)),
     client.onNotification(StatusNotification.type, (params) => status.fire(params)),
-    client.onNotification(TestRunEventNotification.method, (params: TestRunEventParams) => testRunEvent.fire(params)),
+    client.onNotification(TestRunEventNotification.type, (params) => testRunEvent.fire(params)),
     // Trust can only be granted during a session (revoking it reloads the window).
     vscode.workspace.onDidGrantWorkspaceTrust(() => {
       // A server still starting gets it once started (sendNotification waits); one started later reads initializationOptions.
       if (client.state === State.Stopped) return;
       const params: WorkspaceTrustParams = { trusted: true };
-      void client.sendNotification(WorkspaceTrustNotification.method, params).catch((error: unknown) => client.warn('Could not tell the server the workspace is trusted', error, false));
+      void client.sendNotification(WorkspaceTrustNotification.type, params).catch((error: unknown) => client.warn('Could not tell the server the workspace is trusted', error, false));
     }),
   );
 

@@ -7,7 +7,6 @@ import { State, type LanguageClient } from 'vscode-languageclient/node';
 import {
   ArtifactsRequest,
   BenchmarkRequest,
-  type BenchmarkOutcome,
   type BenchmarkParams,
   ReindexRequest,
   SimilarRequest,
@@ -56,7 +55,7 @@ async function benchmark(client: LanguageClient, node: unknown): Promise<void> {
   const artifact = (node as { artifact?: ArtifactInfo } | undefined)?.artifact;
   const params: BenchmarkParams = { runId: `vscode-bench-${Date.now().toString(36)}`, ...(artifact ? { ids: [artifact.id] } : {}) };
   // By method name: a RequestType object from another copy of vscode-jsonrpc is rejected.
-  const { outcomes } = await client.sendRequest<{ outcomes: BenchmarkOutcome[] }>(BenchmarkRequest.method, params);
+  const { outcomes } = await client.sendRequest(BenchmarkRequest.type, params);
   const ok = outcomes.filter((o) => o.ok);
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of outcomes) client.outputChannel.appendLine(`benchmark ${o.id}: ${o.ok ? `median ${formatNs(o.medianNs!)} per call (95% CI ${formatNs(o.ciLowNs!)}–${formatNs(o.ciHighNs!)})` : o.reason}`);

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { DriftChangedNotification, DriftRequest, type DriftEventInfo, type DriftKind, type DriftResult } from '../../server/src/protocol';
+import { DriftChangedNotification, DriftRequest, type DriftEventInfo, type DriftKind } from '../../server/src/protocol';
 
 const kindLabels: Record<DriftKind, string> = {
   'test-failure': 'test failing since a code change',
@@ -27,7 +27,7 @@ export class DriftTreeProvider implements vscode.TreeDataProvider<DriftEventInfo
   constructor(private readonly client: LanguageClient) {
     this.view = vscode.window.createTreeView('crucible.drift', { treeDataProvider: this, showCollapseAll: false });
     // languageclient keeps one handler per method; only this view listens to driftChanged.
-    this.disposables.push(this.view, this.changed, client.onNotification(DriftChangedNotification.method, () => this.refresh()));
+    this.disposables.push(this.view, this.changed, client.onNotification(DriftChangedNotification.type, () => this.refresh()));
   }
 
   refresh(): void {
@@ -39,7 +39,7 @@ export class DriftTreeProvider implements vscode.TreeDataProvider<DriftEventInfo
   async current(): Promise<DriftEventInfo[]> {
     if (!this.events) {
       // By method name: a RequestType object from another copy of vscode-jsonrpc is rejected.
-      const result = await this.client.sendRequest<DriftResult>(DriftRequest.method, {});
+      const result = await this.client.sendRequest(DriftRequest.type, {});
       this.events = [...result.events].sort((a, b) => Number(b.regression) - Number(a.regression) || a.artifact.localeCompare(b.artifact) || a.kind.localeCompare(b.kind));
       const regressions = this.events.filter((e) => e.regression).length;
       this.view.badge = regressions > 0 ? { value: regressions, tooltip: `${regressions} regression${regressions === 1 ? '' : 's'}` } : undefined;

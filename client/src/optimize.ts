@@ -122,7 +122,7 @@ function variantId(arg: unknown): string {
 function variantAction(client: LanguageClient, id: string, action: VariantActionParams['action']): Promise<VariantActionResult> {
   const params: VariantActionParams = { id, action };
   // By method name: a RequestType object from another copy of vscode-jsonrpc is rejected.
-  return client.sendRequest<VariantActionResult>(VariantActionRequest.method, params);
+  return client.sendRequest(VariantActionRequest.type, params);
 }
 
 async function runOptimize(client: LanguageClient, agents: AgentsTreeProvider, options: OptimizeRequestOptions, label?: string): Promise<OptimizeResult | undefined> {
@@ -150,7 +150,7 @@ async function runOptimize(client: LanguageClient, agents: AgentsTreeProvider, o
       });
       try {
         // Cancelling the notification sends $/cancelRequest; the server stops and answers with what it has.
-        return await client.sendRequest<OptimizeResult>(OptimizeRequest.method, params, token);
+        return await client.sendRequest(OptimizeRequest.type, params, token);
       } catch (error) {
         if (token.isCancellationRequested) {
           cancelled = true;

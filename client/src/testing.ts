@@ -17,7 +17,6 @@ import {
   RunTestsRequest,
   type ArtifactInfo,
   type ArtifactsParams,
-  type ArtifactsResult,
   type FolderTestRun,
   type RunTestsParams,
   type RunTestsResult,
@@ -219,7 +218,7 @@ export class CrucibleTests implements vscode.Disposable {
     const folder = (vscode.workspace.workspaceFolders ?? []).find((f) => f.uri.toString() === folderKey);
     if (!folder) return;
     const params: ArtifactsParams = { folderUri: folderKey, kinds: ['suite', 'test'] };
-    const { artifacts } = await this.client.sendRequest<ArtifactsResult>(ArtifactsRequest.method, params);
+    const { artifacts } = await this.client.sendRequest(ArtifactsRequest.type, params);
     const byFile = new Map<string, ArtifactInfo[]>();
     for (const a of artifacts) {
       const list = byFile.get(a.file);
@@ -334,7 +333,7 @@ export class CrucibleTests implements vscode.Disposable {
 
       let result: RunTestsResult;
       try {
-        result = await this.client.sendRequest<RunTestsResult>(RunTestsRequest.method, params, token);
+        result = await this.client.sendRequest(RunTestsRequest.type, params, token);
       } catch (error) {
         const text = token.isCancellationRequested ? 'The run was cancelled.' : `The test run failed: ${error instanceof Error ? error.message : String(error)}`;
         report.error = text;
