@@ -9,6 +9,7 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { formatMs, formatRateInterval, formatRatio } from '../../server/src/format';
 import { AgentsRequest, OptimizeChangedNotification, type AgentInfo, type AgentsResult } from '../../server/src/protocol';
 
 type FolderAgents = AgentsResult['folders'][number];
@@ -23,25 +24,11 @@ export type AgentsTreeNode =
 /** Shown in the view when no folder has agents yet. */
 export const noAgentsMessage = 'No micro-agents have worked on this workspace yet. Run "Crucible: Optimize Functions with Evidence" (it needs recorded test runs).';
 
-/** `62% [41–80%]`: a rate in [0, 1] with its interval. */
-export function formatRate(mean: number, low: number, high: number): string {
-  const pct = (x: number) => Math.round(x * 100);
-  return `${pct(mean)}% [${pct(low)}–${pct(high)}%]`;
-}
-
-export function formatSpeedup(x: number): string {
-  return `${x >= 10 ? x.toFixed(0) : x.toFixed(1)}×`;
-}
-
-export function formatLatency(ms: number): string {
-  return ms >= 10 ? `${Math.round(ms)} ms` : ms >= 1 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
-}
-
 /** The agent row's description: `accepted/attempts · 62% [41–80%] · 2.4× · 35 ms (provisional)`. */
 export function describeAgent(a: AgentInfo): string {
-  const parts = [`${a.accepted}/${a.attempts}`, formatRate(a.mean, a.low, a.high)];
-  if (a.meanSpeedup !== undefined) parts.push(formatSpeedup(a.meanSpeedup));
-  if (a.meanLatencyMs !== undefined) parts.push(formatLatency(a.meanLatencyMs));
+  const parts = [`${a.accepted}/${a.attempts}`, formatRateInterval(a.mean, a.low, a.high)];
+  if (a.meanSpeedup !== undefined) parts.push(formatRatio(a.meanSpeedup));
+  if (a.meanLatencyMs !== undefined) parts.push(formatMs(a.meanLatencyMs));
   let text = parts.join(' · ');
   if (a.retired) text = `retired · ${text}`;
   else if (a.provisional) text += ' (provisional)';
@@ -199,10 +186,10 @@ function agentTooltip(a: AgentInfo): vscode.MarkdownString {
   md.appendText(a.description);
   md.appendMarkdown('\n\n');
   const lines = [
-    `Rank ${a.rank}: ${a.accepted} of ${a.attempts} candidates accepted; acceptance rate ${formatRate(a.mean, a.low, a.high)} (posterior mean, 95% interval)${a.provisional ? ', provisional: too few attempts to rank it firmly' : ''}.`,
+    `Rank ${a.rank}: ${a.accepted} of ${a.attempts} candidates accepted; acceptance rate ${formatRateInterval(a.mean, a.low, a.high)} (posterior mean, 95% interval)${a.provisional ? ', provisional: too few attempts to rank it firmly' : ''}.`,
   ];
-  if (a.meanSpeedup !== undefined) lines.push(`Mean speedup of its accepted variants: ${formatSpeedup(a.meanSpeedup)}.`);
-  if (a.meanLatencyMs !== undefined) lines.push(`Mean time to propose: ${formatLatency(a.meanLatencyMs)}.`);
+  if (a.meanSpeedup !== undefined) lines.push(`Mean speedup of its accepted variants: ${formatRatio(a.meanSpeedup)}.`);
+  if (a.meanLatencyMs !== undefined) lines.push(`Mean time to propose: ${formatMs(a.meanLatencyMs)}.`);
   if (a.meanCost !== undefined && a.meanCost > 0) lines.push(`Mean model tokens per proposal: ${Math.round(a.meanCost)}.`);
   if (a.retired) lines.push(`Retired ${formatWhen(a.retired.at)}: ${a.retired.reason}`);
   md.appendText(lines.join('\n\n'));

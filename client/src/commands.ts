@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { State, type LanguageClient } from 'vscode-languageclient/node';
+import { formatNs } from '../../server/src/format';
 import {
   ArtifactsRequest,
   BenchmarkRequest,
@@ -69,10 +70,6 @@ async function benchmark(client: LanguageClient, node: unknown): Promise<void> {
   } else {
     void vscode.window.showInformationMessage(`Crucible: benchmarked ${ok.length} artifact${ok.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} could not be (see the output)` : ''}.`);
   }
-}
-
-function formatNs(ns: number): string {
-  return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${Math.round(ns)} ns`;
 }
 
 /** Opens the artifact's file and selects its name. */

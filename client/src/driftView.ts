@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { formatRatio } from '../../server/src/format';
 import { DriftChangedNotification, DriftRequest, type DriftEventInfo, type DriftKind } from '../../server/src/protocol';
 
 const kindLabels: Record<DriftKind, string> = {
@@ -60,7 +61,7 @@ export class DriftTreeProvider implements vscode.TreeDataProvider<DriftEventInfo
     const name = e.artifact.slice(e.artifact.indexOf('#') + 1);
     const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${e.artifact}|${e.kind}`;
-    item.description = e.ratio !== undefined ? `${kindLabels[e.kind]} ×${e.ratio.toFixed(2)}` : kindLabels[e.kind];
+    item.description = e.ratio !== undefined ? `${kindLabels[e.kind]} ${formatRatio(e.ratio)}` : kindLabels[e.kind];
     item.tooltip = new vscode.MarkdownString(`**${e.artifact}**\n\n${e.detail}`);
     item.iconPath = new vscode.ThemeIcon(e.regression ? 'warning' : 'info', new vscode.ThemeColor(e.regression ? 'problemsWarningIcon.foreground' : 'problemsInfoIcon.foreground'));
     const uri = vscode.Uri.parse(e.uri);

@@ -22,6 +22,7 @@ import {
   type VariantActionParams,
   type VariantActionResult,
 } from '../../server/src/protocol';
+import { formatRatio } from '../../server/src/format';
 import type { AgentsTreeProvider } from './agentsView';
 import { errorMessage, serverAvailable, showErrorWithOutput } from './commands';
 
@@ -178,7 +179,7 @@ async function runOptimize(client: LanguageClient, agents: AgentsTreeProvider, o
 function logResult(client: LanguageClient, result: OptimizeResult): void {
   const out = client.outputChannel;
   for (const f of result.folders) {
-    for (const v of f.variants) out.appendLine(`optimize ${v.artifact}: variant ${v.id} by ${v.agent}, ${v.speedup.toFixed(2)}× faster: ${v.summary}`);
+    for (const v of f.variants) out.appendLine(`optimize ${v.artifact}: variant ${v.id} by ${v.agent}, ${formatRatio(v.speedup)} faster: ${v.summary}`);
     for (const r of f.rejected) out.appendLine(`optimize ${r.artifact}: ${r.agent} rejected: ${r.reason}`);
     for (const s of f.skipped) out.appendLine(`optimize ${s.artifact}: skipped: ${s.reason}`);
     for (const n of f.notices) out.appendLine(`optimize: ${n}`);
@@ -205,7 +206,7 @@ export function summarizeOptimize(result: OptimizeResult, cancelled = false): st
   } else {
     const found = variants.length === 0 ? 'no faster variant found' : `${plural(variants.length, 'faster variant')} found (see the code lens above ${variants.length === 1 ? 'the function' : 'each function'})`;
     const best = variants.length > 0 ? Math.max(...variants.map((v) => v.speedup)) : undefined;
-    text = `${found}${best !== undefined ? `, up to ${best.toFixed(1)}×` : ''}; ${plural(rejected.length, 'candidate')} rejected${skipped.length ? `; ${plural(skipped.length, 'function')} skipped` : ''}.`;
+    text = `${found}${best !== undefined ? `, up to ${formatRatio(best)}` : ''}; ${plural(rejected.length, 'candidate')} rejected${skipped.length ? `; ${plural(skipped.length, 'function')} skipped` : ''}.`;
   }
   if (cancelled) text = `cancelled: ${text}`;
   if (notices.length > 0) text += ` ${notices.map((n) => (/[.!?]$/.test(n) ? n : `${n}.`)).join(' ')}`;

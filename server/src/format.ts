@@ -17,9 +17,8 @@ export function formatNs(ns: number): string {
   return `${(ns / 1e9).toFixed(2)} s`;
 }
 
-/** A duration in milliseconds (latencies of agents, test runs): `0.42 ms`, `3.5 ms`, `35 ms`, `2.1 s`. */
+/** A latency in milliseconds (agents' proposals and verifications): `0.42 ms`, `3.5 ms`, `35 ms`, `4210 ms`. */
 export function formatMs(ms: number): string {
-  if (ms >= 1000) return `${(ms / 1000).toFixed(1)} s`;
   return ms >= 10 ? `${Math.round(ms)} ms` : ms >= 1 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
 }
 

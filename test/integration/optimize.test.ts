@@ -21,7 +21,8 @@ import * as assert from 'node:assert/strict';
 import { existsSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeAgent, formatRate, noAgentsMessage, type AgentsTreeNode } from '../../client/src/agentsView';
+import { describeAgent, noAgentsMessage, type AgentsTreeNode } from '../../client/src/agentsView';
+import { formatRateInterval as formatRate } from '../../server/src/format';
 import type { CrucibleApi } from '../../client/src/extension';
 import { summarizeOptimize, variantScheme } from '../../client/src/optimize';
 import {

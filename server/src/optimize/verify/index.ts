@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { CallSample, JsonValue } from '../../evidence/model';
+import { formatNs } from '../../format';
 import { compareVariants, type CompareSuccess } from '../../evidence/bench/replay';
 import { partitionSamples, describeSkipped } from '../../evidence/bench/replayable';
 import { runTests } from '../../evidence/runners/run';
@@ -297,7 +298,7 @@ export async function verifyCandidate(opts: VerifyOptions): Promise<Verification
       const originalNs = Math.min(...per.map((x) => x.originalNs), target.medianNs ?? Infinity);
       const minSpeedup = opts.minSpeedup ?? defaults.minSpeedup;
       const bar = originalNs < 1000 ? Math.max(minSpeedup, opts.minSpeedupSubMicro ?? defaults.minSpeedupSubMicro) : minSpeedup;
-      const detail = per.map((x, i) => `process ${i + 1}: ×${x.speedup.toFixed(2)} [${x.low.toFixed(2)}, ${x.high.toFixed(2)}], ${fmtNs(x.originalNs)} → ${fmtNs(x.candidateNs)} per call`).join('; ');
+      const detail = per.map((x, i) => `process ${i + 1}: ×${x.speedup.toFixed(2)} [${x.low.toFixed(2)}, ${x.high.toFixed(2)}], ${formatNs(x.originalNs)} → ${formatNs(x.candidateNs)} per call`).join('; ');
       record.notes.push(`benchmark (${runs.length} worker processes, the slower verdict counts): ${detail}`);
       if (record.speedup < bar || record.speedupLow <= 1) {
         const why = record.speedup < bar ? `speed-up ×${record.speedup.toFixed(2)} is below the bar of ×${bar.toFixed(2)}${bar !== minSpeedup ? ' (functions under 1 µs per call)' : ''}` : `the 95% interval of the speed-up reaches down to ×${record.speedupLow.toFixed(2)}: not shown to be faster`;
@@ -322,10 +323,6 @@ export async function verifyCandidate(opts: VerifyOptions): Promise<Verification
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
-}
-
-function fmtNs(ns: number): string {
-  return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`;
 }
 
 const testFilePattern = /(^|\/)(__tests__|tests?|spec)\/.*\.[cm]?[jt]sx?$|\.(test|spec)\.[cm]?[jt]sx?$/;
