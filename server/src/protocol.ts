@@ -1,7 +1,7 @@
 /**
  * Crucible's extensions to LSP, declared once and imported by both the server
- * and the client (as vscode-eslint does). Every method string lives here; the
- * README's "Protocol" section lists them with their shapes.
+ * and the client (as vscode-eslint does). Every method string lives here;
+ * docs/protocol.md lists them with their shapes. Settings are not messages: settings.ts.
  *
  * Positions and ranges are LSP's: 0-based lines, UTF-16 characters.
  */
