@@ -25,7 +25,7 @@ import { openOptimizeSession } from './optimize/session';
 import { OptimizeStore } from './optimize/store';
 import { defaultSettings, type FolderSummary } from './protocol';
 import { chooseEmbedder } from './index/embedders';
-import { StoreLockedError } from './index/store';
+import { StoreLockedError } from './storage';
 import { WorkspaceIndex } from './index/workspace';
 
 const usage = `Usage: crucible <command> [options]

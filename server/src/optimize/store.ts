@@ -3,20 +3,17 @@
  * to its original artifact, which is never touched), the rejections with their reasons,
  * the micro-agents' records (rankings), and the optimizer's own settings with their history.
  *
- * One lowdb file (it is small: variant texts and capped lists), written atomically by
- * lowdb (temp file + rename) under the store lock (`.crucible/optimize/write.lock`). A
- * corrupt file, or one of another schema version, is moved aside to `*.corrupt-<timestamp>`
- * (kept, never deleted) and the store starts afresh, telling the caller once.
+ * One small document (variant texts and capped lists) kept by `../storage.ts`: written
+ * atomically under the folder's lock (`.crucible/optimize/write.lock`); a corrupt file, or
+ * one of another schema version, is set aside to `*.corrupt-<timestamp>` (kept, never
+ * deleted) and the store starts afresh, telling the caller once.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
-import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from '../agents/bandit';
-import { storeDirName } from '../index/files';
-import { acquireStoreLock, moveAside, type StoreProblem } from '../index/store';
 import type { Range } from '../index/extract';
+import { storeDirName } from '../index/files';
+import { JsonStore, type StoreProblem } from '../storage';
+import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from '../agents/bandit';
 import type { MicroAgent, Rejection, VerificationRecord } from './types';
 
 export const optimizeSchemaVersion = 1;
@@ -70,48 +67,37 @@ const empty = (): OptimizeFile => ({ schemaVersion: optimizeSchemaVersion, varia
 
 export class OptimizeStore {
   readonly dir: string;
-  private db: Low<OptimizeFile> | undefined;
-  private data: OptimizeFile = empty();
-  private dirty = false;
-  private writeError: string | undefined;
+  private readonly store: JsonStore<OptimizeFile>;
 
   constructor(
     readonly root: string,
-    private readonly options: { owner?: string; lockWaitMs?: number } = {},
+    options: { owner?: string; lockWaitMs?: number } = {},
   ) {
     this.dir = path.join(root, storeDirName, 'optimize');
+    this.store = new JsonStore({
+      dir: this.dir,
+      file: 'optimize.json',
+      schemaVersion: optimizeSchemaVersion,
+      valid: isOptimizeFile,
+      empty,
+      then: 'started the variants and rankings afresh',
+      inMemory: 'variants and rankings are kept in memory only',
+      owner: options.owner,
+      lockWaitMs: options.lockWaitMs,
+    });
   }
 
   get file(): string {
-    return path.join(this.dir, 'optimize.json');
+    return this.store.file;
   }
 
-  async open(): Promise<StoreProblem[]> {
-    const problems: StoreProblem[] = [];
-    try {
-      await fs.mkdir(this.dir, { recursive: true });
-    } catch (err) {
-      this.writeError = `cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      problems.push({ file: this.dir, message: `${this.writeError}; variants and rankings are kept in memory only.` });
-    }
-    this.db = new Low<OptimizeFile>(new JSONFile<OptimizeFile>(this.file), empty());
-    try {
-      await this.db.read();
-      const d = this.db.data as unknown;
-      if (!isOptimizeFile(d)) throw new Error((d as { schemaVersion?: unknown })?.schemaVersion !== undefined && (d as { schemaVersion?: unknown }).schemaVersion !== optimizeSchemaVersion ? `schema ${(d as { schemaVersion?: unknown }).schemaVersion}, this version reads ${optimizeSchemaVersion}` : 'unexpected structure');
-      this.data = d;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        const aside = await moveAside(this.file);
-        problems.push({
-          file: this.file,
-          message: `optimize.json could not be used (${(err as Error).message}); ${aside ? `kept it as ${path.basename(aside)} and` : 'could not move it aside;'} started the variants and rankings afresh.`,
-        });
-        this.dirty = true;
-      }
-      this.data = empty();
-    }
-    return problems;
+  private get data(): OptimizeFile {
+    return this.store.data;
+  }
+
+  /** Reads the store; returns the problems found (each already handled by setting the file aside). */
+  open(): Promise<StoreProblem[]> {
+    return this.store.open();
   }
 
   /** Makes sure each agent has a record (new agents start with a flat prior); returns them in the agents' order. */
@@ -120,10 +106,10 @@ export class OptimizeStore {
       const rec = this.data.agents.find((r) => r.id === a.id);
       if (!rec) {
         this.data.agents.push(newAgentRecord(a.id, a.kind, a.description));
-        this.dirty = true;
+        this.store.changed();
       } else if (rec.description !== a.description) {
         rec.description = a.description;
-        this.dirty = true;
+        this.store.changed();
       }
     }
     return agents.map((a) => this.data.agents.find((r) => r.id === a.id)!);
@@ -135,7 +121,7 @@ export class OptimizeStore {
   }
 
   touchAgents(): void {
-    this.dirty = true;
+    this.store.changed();
   }
 
   get settings(): OptimizerSettings {
@@ -149,7 +135,7 @@ export class OptimizeStore {
   changeSettings(change: SettingsChange): void {
     this.data.settings = change.to;
     this.data.settingsHistory.push(change);
-    this.dirty = true;
+    this.store.changed();
   }
 
   /** Adds an accepted variant; an earlier offered variant of the same artifact by the same agent with the same code is replaced. */
@@ -159,14 +145,14 @@ export class OptimizeStore {
     const n = this.data.variants.filter((x) => x.artifact === v.artifact && x.agent === v.agent).length + 1;
     const rec: VariantRecord = { ...v, id: `${v.artifact}@${v.agent}#${n}`, status: 'offered', createdAt: v.createdAt ?? new Date().toISOString() };
     this.data.variants.push(rec);
-    this.dirty = true;
+    this.store.changed();
     return rec;
   }
 
   addRejection(r: RejectionRecord): void {
     this.data.rejected.push(r);
     if (this.data.rejected.length > maxRejections) this.data.rejected.splice(0, this.data.rejected.length - maxRejections);
-    this.dirty = true;
+    this.store.changed();
   }
 
   variants(filter: { artifact?: string; file?: string; status?: VariantStatus } = {}): VariantRecord[] {
@@ -187,7 +173,7 @@ export class OptimizeStore {
     if (!v) return undefined;
     v.status = status;
     v.statusAt = new Date().toISOString();
-    this.dirty = true;
+    this.store.changed();
     return v;
   }
 
@@ -196,19 +182,9 @@ export class OptimizeStore {
     return this.data.variants.some((v) => v.artifact === artifact && v.code === code && v.status === 'dismissed');
   }
 
-  async flush(): Promise<void> {
-    if (!this.dirty || this.writeError || !this.db) return;
-    const release = await acquireStoreLock(this.dir, { owner: this.options.owner ?? 'Crucible', waitMs: this.options.lockWaitMs ?? 5000 });
-    try {
-      this.db.data = this.data;
-      await this.db.write();
-      this.dirty = false;
-    } catch (err) {
-      this.writeError = `cannot write ${this.file} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      throw new Error(`${this.writeError}; variants and rankings are kept in memory.`);
-    } finally {
-      await release();
-    }
+  /** Writes what changed. Throws `StoreLockedError` when another writer keeps the lock; the store stays in memory. */
+  flush(): Promise<void> {
+    return this.store.flush();
   }
 }
 
