@@ -22,7 +22,7 @@ import { benchmarkFolder, runFolderTests } from './evidence/testRuns';
 import { lastTwo } from './evidence/history';
 import { optimizeFolder } from './optimize/optimize';
 import { openOptimizeSession } from './optimize/session';
-import { OptimizeStore } from './optimize/store';
+import { TrackRecord } from './agents/trackRecord';
 import { defaultSettings, type FolderSummary } from './protocol';
 import { chooseEmbedder } from './index/embedders';
 import { StoreLockedError } from './storage';
@@ -239,7 +239,7 @@ async function optimize(
     opts.log(`no evidence recorded in ${index.root}: run \`crucible evidence ${index.root} --trust\` first (optimize works from recorded calls and benchmarks)`);
     return 1;
   }
-  const store = new OptimizeStore(index.root, { owner: 'crucible optimize (CLI)' });
+  const store = new TrackRecord(index.root, { owner: 'crucible optimize (CLI)' });
   for (const p of await store.open()) opts.log(p.message);
   const session = await openOptimizeSession(index, store, { ollama: { ...defaultSettings.ollama, ...opts.ollama, embedModel: '' }, optimize: { minSpeedup: opts.minSpeedup, budget: opts.budget }, test: { command: opts.testCommand, timeoutSeconds: defaultSettings.test.timeoutSeconds } }, opts.log);
   for (const n of session.notices) opts.log(n);

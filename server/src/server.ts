@@ -68,7 +68,7 @@ import { summarizeEvidence } from './evidence/summary';
 import { type DriftEvent, detectDrift, isRegression } from './drift/detect';
 import { calleeBreakdown, optimizeFolder, targetOf, textAt } from './optimize/optimize';
 import { openOptimizeSession } from './optimize/session';
-import { fileHashOf, OptimizeStore, type VariantRecord } from './optimize/store';
+import { fileHashOf, TrackRecord, type VariantRecord } from './agents/trackRecord';
 import { rankAgents } from './agents/bandit';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
@@ -91,8 +91,8 @@ interface Folder {
   /** Drift events by artifact file (folder-relative), from the last computation. */
   drift: Map<string, DriftEvent[]>;
   /** Variants, rejections and agent rankings (`.crucible/optimize/`), opened on first use. */
-  optimize?: Promise<OptimizeStore>;
-  optimizeStore?: OptimizeStore;
+  optimize?: Promise<TrackRecord>;
+  optimizeStore?: TrackRecord;
 }
 
 const folders = new Map<string, Folder>();
@@ -735,9 +735,9 @@ connection.onRequest(BenchmarkRequest.type, async (params, token) => {
 
 // ---- verified optimization: variants as code lenses, the optimizer, the agents' ranking ------
 
-function optimizeOf(folder: Folder): Promise<OptimizeStore> {
+function optimizeOf(folder: Folder): Promise<TrackRecord> {
   folder.optimize ??= (async () => {
-    const store = new OptimizeStore(folder.root, { owner: `Crucible language server (pid ${process.pid})` });
+    const store = new TrackRecord(folder.root, { owner: `Crucible language server (pid ${process.pid})` });
     for (const p of await store.open()) {
       connection.console.warn(`[${path.basename(folder.root)}] ${p.message}`);
       announceProblem(path.basename(folder.root), p.message);
@@ -791,7 +791,7 @@ connection.onCodeLens(async ({ textDocument }) => {
   return lenses;
 });
 
-async function optimizeChanged(folder: Folder, store: OptimizeStore): Promise<void> {
+async function optimizeChanged(folder: Folder, store: TrackRecord): Promise<void> {
   await store.flush().catch((err) => connection.console.warn(`[${path.basename(folder.root)}] variants not written: ${(err as Error).message}`));
   connection.sendNotification(OptimizeChangedNotification.type, { folderUri: folder.uri });
   void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
@@ -863,7 +863,7 @@ connection.onRequest(AgentsRequest.type, async (params) => {
 });
 
 /** The folder and store that hold a variant id. */
-async function variantOf(id: string): Promise<{ folder: Folder; store: OptimizeStore; v: VariantRecord } | undefined> {
+async function variantOf(id: string): Promise<{ folder: Folder; store: TrackRecord; v: VariantRecord } | undefined> {
   for (const folder of folders.values()) {
     const store = await optimizeOf(folder);
     const v = store.variant(id);

@@ -1,15 +1,15 @@
 /**
  * Corrupt-store recovery and the write lock, driven through `server/src/storage.ts` for
- * every store: index records, vectors, evidence, the optimize store, and a store
+ * every store: index records, vectors, evidence, the agents' track record, and a store
  * opened with `openJsonStore` (as the scenario and training stores will be).
  */
 import * as assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { TrackRecord } from '../../server/src/agents/trackRecord';
 import { EvidenceStore } from '../../server/src/evidence/store';
 import { RecordStore } from '../../server/src/index/store';
 import { VectorStore } from '../../server/src/index/vectors';
-import { OptimizeStore } from '../../server/src/optimize/store';
 import { acquireStoreLock, openJsonStore, type StoreProblem, StoreLockedError } from '../../server/src/storage';
 import { tempWorkspace } from '../support/tempWorkspace';
 
@@ -101,11 +101,11 @@ const stores: StoreCase[] = [
     },
   },
   {
-    name: 'optimize store',
+    name: 'track record',
     file: '.crucible/optimize/optimize.json',
     good: { schemaVersion: 1, variants: [], rejected: [], agents: [], settings: {}, settingsHistory: [] },
     async open(root) {
-      const s = new OptimizeStore(root);
+      const s = new TrackRecord(root);
       const problems = await s.open();
       return {
         problems,
@@ -296,10 +296,10 @@ describe('storage: a second writer waits, then is told who holds the lock', () =
       },
     },
     {
-      name: 'optimize store',
+      name: 'track record',
       lockDir: (root) => path.join(root, '.crucible', 'optimize'),
       async write(root) {
-        const s = new OptimizeStore(root, { owner: 'second writer', lockWaitMs: 300 });
+        const s = new TrackRecord(root, { owner: 'second writer', lockWaitMs: 300 });
         await s.open();
         s.agentRecords([{ id: 'rule:x', kind: 'rule', description: 'x' }]);
         await s.flush();
@@ -335,7 +335,7 @@ describe('storage: atomic writes', () => {
   it('leaves no temp files behind and writes the two-space JSON earlier stores wrote', async () => {
     const ws = tempWorkspace({});
     try {
-      const s = new OptimizeStore(ws.root);
+      const s = new TrackRecord(ws.root);
       await s.open();
       s.agentRecords([{ id: 'rule:x', kind: 'rule', description: 'x' }]);
       await Promise.all([s.flush(), s.flush()]);

@@ -1,22 +1,24 @@
 /**
- * `.crucible/optimize/optimize.json`: the variants that passed verification (each linked
- * to its original artifact, which is never touched), the rejections with their reasons,
- * the micro-agents' records (rankings), and the optimizer's own settings with their history.
+ * The agents' track record, `.crucible/optimize/optimize.json`: what they proposed and how
+ * it went. The variants that passed verification (each linked to its original artifact,
+ * which is never touched) with their verification records, the rejections with their
+ * reasons, the agents' records (rankings), and the optimizer's own settings with their
+ * history. Verified variants live here, not in `optimize/`, so training can read them.
  *
  * One small document (variant texts and capped lists) kept by `../storage.ts`: written
  * atomically under the folder's lock (`.crucible/optimize/write.lock`); a corrupt file, or
  * one of another schema version, is set aside to `*.corrupt-<timestamp>` (kept, never
- * deleted) and the store starts afresh, telling the caller once.
+ * deleted) and the record starts afresh, telling the caller once.
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Range } from '../index/extract';
 import { storeDirName } from '../index/files';
 import { JsonStore, type StoreProblem } from '../storage';
-import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from '../agents/bandit';
-import type { MicroAgent, Rejection, VerificationRecord } from './types';
+import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from './bandit';
+import type { MicroAgent, Rejection, VerificationRecord } from './contract';
 
-export const optimizeSchemaVersion = 1;
+export const trackRecordSchemaVersion = 1;
 /** Rejections kept (newest), for the reasons a user may look up and for bench:optimize. */
 export const maxRejections = 1000;
 
@@ -54,7 +56,7 @@ export interface RejectionRecord {
   rejection: Rejection;
 }
 
-interface OptimizeFile {
+interface TrackRecordFile {
   schemaVersion: number;
   variants: VariantRecord[];
   rejected: RejectionRecord[];
@@ -63,11 +65,11 @@ interface OptimizeFile {
   settingsHistory: SettingsChange[];
 }
 
-const empty = (): OptimizeFile => ({ schemaVersion: optimizeSchemaVersion, variants: [], rejected: [], agents: [], settings: { ...defaultOptimizerSettings }, settingsHistory: [] });
+const empty = (): TrackRecordFile => ({ schemaVersion: trackRecordSchemaVersion, variants: [], rejected: [], agents: [], settings: { ...defaultOptimizerSettings }, settingsHistory: [] });
 
-export class OptimizeStore {
+export class TrackRecord {
   readonly dir: string;
-  private readonly store: JsonStore<OptimizeFile>;
+  private readonly store: JsonStore<TrackRecordFile>;
 
   constructor(
     readonly root: string,
@@ -77,8 +79,8 @@ export class OptimizeStore {
     this.store = new JsonStore({
       dir: this.dir,
       file: 'optimize.json',
-      schemaVersion: optimizeSchemaVersion,
-      valid: isOptimizeFile,
+      schemaVersion: trackRecordSchemaVersion,
+      valid: isTrackRecordFile,
       empty,
       then: 'started the variants and rankings afresh',
       inMemory: 'variants and rankings are kept in memory only',
@@ -91,17 +93,17 @@ export class OptimizeStore {
     return this.store.file;
   }
 
-  private get data(): OptimizeFile {
+  private get data(): TrackRecordFile {
     return this.store.data;
   }
 
-  /** Reads the store; returns the problems found (each already handled by setting the file aside). */
+  /** Reads the record; returns the problems found (each already handled by setting the file aside). */
   open(): Promise<StoreProblem[]> {
     return this.store.open();
   }
 
   /** Makes sure each agent has a record (new agents start with a flat prior); returns them in the agents' order. */
-  agentRecords(agents: readonly Pick<MicroAgent, 'id' | 'kind' | 'description'>[]): AgentRecord[] {
+  agentRecords(agents: readonly Pick<MicroAgent<unknown>, 'id' | 'kind' | 'description'>[]): AgentRecord[] {
     for (const a of agents) {
       const rec = this.data.agents.find((r) => r.id === a.id);
       if (!rec) {
@@ -182,14 +184,14 @@ export class OptimizeStore {
     return this.data.variants.some((v) => v.artifact === artifact && v.code === code && v.status === 'dismissed');
   }
 
-  /** Writes what changed. Throws `StoreLockedError` when another writer keeps the lock; the store stays in memory. */
+  /** Writes what changed. Throws `StoreLockedError` when another writer keeps the lock; the record stays in memory. */
   flush(): Promise<void> {
     return this.store.flush();
   }
 }
 
-function isOptimizeFile(d: unknown): d is OptimizeFile {
+function isTrackRecordFile(d: unknown): d is TrackRecordFile {
   if (typeof d !== 'object' || d === null) return false;
-  const f = d as Partial<OptimizeFile>;
-  return f.schemaVersion === optimizeSchemaVersion && Array.isArray(f.variants) && Array.isArray(f.rejected) && Array.isArray(f.agents) && typeof f.settings === 'object' && f.settings !== null && Array.isArray(f.settingsHistory);
+  const f = d as Partial<TrackRecordFile>;
+  return f.schemaVersion === trackRecordSchemaVersion && Array.isArray(f.variants) && Array.isArray(f.rejected) && Array.isArray(f.agents) && typeof f.settings === 'object' && f.settings !== null && Array.isArray(f.settingsHistory);
 }
