@@ -17,7 +17,7 @@ import Table from 'cli-table3';
 import { isRegression } from './drift/detect';
 import { type EvidenceRow, FolderEngine, TrustRequiredError } from './folder';
 import { formatNs, formatRateInterval, formatRatio, formatRatioInterval } from './format';
-import { StoreLockedError } from './index/store';
+import { StoreLockedError } from './storage';
 import type { FolderSummary } from './protocol';
 import { defaultSettings, normalizeSettings } from './settings';
 

@@ -27,7 +27,7 @@ import { type DriftEvent, detectFolderDrift } from './drift/detect';
 import { rankAgents, type RankedAgent } from './agents/bandit';
 import { calleeBreakdown, optimizeFolder, type OptimizeRunReport, targetOf, textAt, type CalleeShare } from './optimize/optimize';
 import { openOptimizeSession } from './optimize/session';
-import { fileHashOf, OptimizeStore, type VariantRecord } from './optimize/store';
+import { fileHashOf, TrackRecord, type VariantRecord } from './agents/trackRecord';
 
 export interface FolderEngineOptions {
   settings: CrucibleSettings;
@@ -140,7 +140,7 @@ export class FolderEngine {
   /** Drift events by artifact file (folder-relative), from the last computation. */
   drift = new Map<string, DriftEvent[]>();
   private readonly evidenceStore: OpenedOnce<EvidenceStore>;
-  private readonly trackRecordStore: OpenedOnce<OptimizeStore>;
+  private readonly trackRecordStore: OpenedOnce<TrackRecord>;
 
   /** Chooses the embedder (Ollama when configured and reachable, else local), then opens the index in the background (`ready`). */
   static async create(root: string, options: FolderEngineOptions): Promise<FolderEngine> {
@@ -178,7 +178,7 @@ export class FolderEngine {
       return store;
     });
     this.trackRecordStore = new OpenedOnce(async () => {
-      const store = new OptimizeStore(root, { owner: options.owner, lockWaitMs: options.lockWaitMs });
+      const store = new TrackRecord(root, { owner: options.owner, lockWaitMs: options.lockWaitMs });
       for (const p of await store.open()) options.onProblem?.(p.message);
       return store;
     });
@@ -210,10 +210,10 @@ export class FolderEngine {
     return this.evidenceStore.current;
   }
   /** The agents' track record (variants, rejections, rankings), opened on first use. */
-  trackRecord(): Promise<OptimizeStore> {
+  trackRecord(): Promise<TrackRecord> {
     return this.trackRecordStore.get();
   }
-  get openTrackRecord(): OptimizeStore | undefined {
+  get openTrackRecord(): TrackRecord | undefined {
     return this.trackRecordStore.current;
   }
 
@@ -438,7 +438,7 @@ export class FolderEngine {
   }
 
   /** The agents' ranking and the optimizer's settings with their history (the Micro-agents view). */
-  async agentRanking(): Promise<{ agents: RankedAgent[]; settings: OptimizeStore['settings']; settingsHistory: { at: string; why: string }[] }> {
+  async agentRanking(): Promise<{ agents: RankedAgent[]; settings: TrackRecord['settings']; settingsHistory: { at: string; why: string }[] }> {
     const store = await this.trackRecord();
     return { agents: rankAgents(store.allAgents()), settings: store.settings, settingsHistory: store.settingsHistory().map((c) => ({ at: c.at, why: c.why })) };
   }

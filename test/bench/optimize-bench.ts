@@ -27,8 +27,9 @@ import { benchmarkFolder, runFolderTests } from '../../server/src/evidence/testR
 import { WorkspaceIndex } from '../../server/src/index/workspace';
 import { optimizeFolder } from '../../server/src/optimize/optimize';
 import { openOptimizeSession } from '../../server/src/optimize/session';
-import { OptimizeStore } from '../../server/src/optimize/store';
-import type { Candidate, OptimizeTarget, VerificationRecord, VerifyStep } from '../../server/src/optimize/types';
+import type { Candidate, VerificationRecord, VerifyStep } from '../../server/src/agents/contract';
+import { TrackRecord } from '../../server/src/agents/trackRecord';
+import type { OptimizeTarget } from '../../server/src/optimize/types';
 import { defaultSettings } from '../../server/src/settings';
 
 const BUDGET = Number(process.env.BUDGET ?? 40);
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   await index.indexAll();
   const evidence = new EvidenceStore(work, { owner });
   await evidence.open();
-  const store = new OptimizeStore(work, { owner });
+  const store = new TrackRecord(work, { owner });
   await store.open();
 
   try {

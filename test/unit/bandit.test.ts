@@ -14,8 +14,8 @@ import {
   retireAgents,
   seededRandom,
 } from '../../server/src/agents/bandit';
-import { OptimizeStore } from '../../server/src/optimize/store';
-import type { VerificationRecord } from '../../server/src/optimize/types';
+import type { VerificationRecord } from '../../server/src/agents/contract';
+import { TrackRecord } from '../../server/src/agents/trackRecord';
 import { tempWorkspace } from '../support/tempWorkspace';
 
 const ts = contextKey('typescript', 'function');
@@ -109,7 +109,7 @@ describe('optimize store (.crucible/optimize/optimize.json)', () => {
   it('keeps variants, dismissals, rejections, agents and settings across a reopen', async () => {
     const ws = tempWorkspace({});
     try {
-      const store = new OptimizeStore(ws.root);
+      const store = new TrackRecord(ws.root);
       assert.deepEqual(await store.open(), []);
       const [rec] = store.agentRecords([{ id: 'rule:x', kind: 'rule', description: 'x' }]);
       recordAttempt(rec, ts, { accepted: true, speedup: 2.5, latencyMs: 4 });
@@ -121,7 +121,7 @@ describe('optimize store (.crucible/optimize/optimize.json)', () => {
       store.changeSettings({ at: 'now', from: defaultOptimizerSettings, to: { agentsPerArtifact: 5, candidatesPerArtifact: 5 }, why: 'test' });
       await store.flush();
 
-      const again = new OptimizeStore(ws.root);
+      const again = new TrackRecord(ws.root);
       assert.deepEqual(await again.open(), []);
       assert.equal(again.allAgents()[0].accepted, 1);
       assert.equal(again.wasDismissed('src/a.ts#f', variant.code), true);
@@ -136,12 +136,12 @@ describe('optimize store (.crucible/optimize/optimize.json)', () => {
   it('moves a corrupt file aside, keeps it, starts afresh and says so', async () => {
     const ws = tempWorkspace({});
     try {
-      const store = new OptimizeStore(ws.root);
+      const store = new TrackRecord(ws.root);
       await store.open();
       store.addVariant(variant);
       await store.flush();
       writeFileSync(store.file, '{"schemaVersion": 1, "variants": [tru');
-      const again = new OptimizeStore(ws.root);
+      const again = new TrackRecord(ws.root);
       const problems = await again.open();
       assert.equal(problems.length, 1);
       assert.match(problems[0].message, /optimize\.json could not be used .*kept it as optimize\.json\.corrupt-/);

@@ -15,7 +15,7 @@ import {
 import type { ArtifactRunEvidence, ArtifactTestResult, BenchEvidence, Run } from '../../server/src/evidence/model';
 import { seededRandom, summarize } from '../../server/src/evidence/stats';
 import { EvidenceStore } from '../../server/src/evidence/store';
-import { acquireStoreLock } from '../../server/src/index/store';
+import { acquireStoreLock } from '../../server/src/storage';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
 import { tempWorkspace } from '../support/tempWorkspace';
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ArtifactRunInput, CallSample, Run } from '../../server/src/evidence/model';
 import { EvidenceStore, evidenceShardCount } from '../../server/src/evidence/store';
-import { acquireStoreLock, shardOf, StoreLockedError } from '../../server/src/index/store';
+import { acquireStoreLock, shardOf, StoreLockedError } from '../../server/src/storage';
 import { tempWorkspace } from '../support/tempWorkspace';
 
 const runAt = (n: number, kind: Run['kind'] = 'test'): Run => ({

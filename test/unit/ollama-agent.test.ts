@@ -6,11 +6,12 @@ import {
   type FewShotExample,
   ollamaAgents,
   parseAnswer,
-  probeOllama,
   stripFences,
   summariseShapes,
 } from '../../server/src/optimize/ollamaAgent';
-import { isCandidate, type Candidate, type Declined, type OptimizeTarget } from '../../server/src/optimize/types';
+import { isCandidate, type Candidate, type Declined } from '../../server/src/agents/contract';
+import { probeOllama } from '../../server/src/agents/ollama';
+import type { OptimizeTarget } from '../../server/src/optimize/types';
 import {
   answer,
   type ChatRequestBody,

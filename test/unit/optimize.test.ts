@@ -16,7 +16,7 @@ import { EvidenceStore } from '../../server/src/evidence/store';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
 import { ollamaAgents } from '../../server/src/optimize/ollamaAgent';
 import { calleeBreakdown, optimizeFolder, planTargets } from '../../server/src/optimize/optimize';
-import { OptimizeStore } from '../../server/src/optimize/store';
+import { TrackRecord } from '../../server/src/agents/trackRecord';
 import { createScratchWorkspace, verifyCandidate } from '../../server/src/optimize/verify';
 import { IndexedNotification, OptimizeRequest, RunTestsRequest, VariantActionRequest, WorkspaceTrustNotification } from '../../server/src/protocol';
 import { scriptWrongAnswer, startOllamaLoopbackDouble } from '../doubles/ollamaLoopbackDouble';
@@ -99,7 +99,7 @@ describe('verified optimization', function () {
       assert.deepEqual([agent.attempts, agent.accepted], [1, 1]);
       assert.ok(agent.low < agent.mean && agent.mean < agent.high);
       assert.equal(readFileSync(path.join(ws.root, 'src/sheet.ts'), 'utf8'), slow, 'optimize never writes the user’s files');
-      const store = new OptimizeStore(ws.root);
+      const store = new TrackRecord(ws.root);
       await store.open();
       assert.equal(store.variants({ artifact: 'src/sheet.ts#countFields' })[0].status, 'offered');
     } finally {
@@ -118,7 +118,7 @@ describe('verified optimization', function () {
       await index.indexAll();
       const evidence = new EvidenceStore(ws.root);
       await evidence.open();
-      const store = new OptimizeStore(ws.root);
+      const store = new TrackRecord(ws.root);
       await store.open();
       const scratch = await createScratchWorkspace(ws.root);
       try {
@@ -203,7 +203,7 @@ describe('verified optimization', function () {
         ['src/report.js#format', { hash: hash('src/report.js#format'), tests: [], calls: 10, callSamples: [sample(850), sample(900)] }],
         ['src/report.js#tiny', { hash: hash('src/report.js#tiny'), tests: [], calls: 3, callSamples: [sample(20)] }],
       ]));
-      const store = new OptimizeStore(ws.root);
+      const store = new TrackRecord(ws.root);
       await store.open();
       const shares = calleeBreakdown(index, evidence, index.get('src/report.js#report')!);
       assert.equal(shares[0].callee, 'src/report.js#format');

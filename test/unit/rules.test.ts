@@ -10,12 +10,13 @@ import { extractFile } from '../../server/src/index/extract';
 import { loadParsers, type Parsers } from '../../server/src/index/languages';
 import type { ArtifactLanguage } from '../../server/src/protocol';
 import { ruleAgents } from '../../server/src/optimize/rules';
-import { isCandidate, type MicroAgent, type OptimizeTarget, type Proposal } from '../../server/src/optimize/types';
+import { isCandidate, type Proposal } from '../../server/src/agents/contract';
+import type { OptimizeAgent, OptimizeTarget } from '../../server/src/optimize/types';
 
 const demo = path.join(__dirname, '..', '..', 'examples', 'demo-shop');
 let parsers: Parsers;
 
-function agent(id: string): MicroAgent {
+function agent(id: string): OptimizeAgent {
   const a = ruleAgents().find((r) => r.id === `rule:${id}`);
   assert.ok(a, `no agent rule:${id}`);
   return a;

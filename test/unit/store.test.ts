@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { acquireStoreLock, RecordStore, recordShardCount, shardOf, StoreLockedError } from '../../server/src/index/store';
+import { RecordStore, recordShardCount } from '../../server/src/index/store';
+import { acquireStoreLock, shardOf, StoreLockedError } from '../../server/src/storage';
 import { VectorStore } from '../../server/src/index/vectors';
 import { tempWorkspace } from '../support/tempWorkspace';
 

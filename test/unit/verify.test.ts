@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import type { CallSample } from '../../server/src/evidence/model';
 import { extractFile } from '../../server/src/index/extract';
 import { languageForPath, loadParsers } from '../../server/src/index/languages';
-import type { Candidate, OptimizeTarget, VerificationRecord } from '../../server/src/optimize/types';
+import type { Candidate, VerificationRecord } from '../../server/src/agents/contract';
+import type { OptimizeTarget } from '../../server/src/optimize/types';
 import { createScratchWorkspace, verifyCandidate, type ScratchWorkspace, type VerifyOptions } from '../../server/src/optimize/verify';
 import { encode, generateInputs } from '../../server/src/evidence/inputs';
 

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { acquireStoreLock } from '../../server/src/index/store';
+import { acquireStoreLock } from '../../server/src/storage';
 import { WorkspaceIndex } from '../../server/src/index/workspace';
 import { tempWorkspace } from '../support/tempWorkspace';
 

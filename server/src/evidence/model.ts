@@ -2,7 +2,7 @@
  * What Crucible records about running a workspace's code: runs, and per artifact
  * what each run showed about it. Written by the test-runner / benchmark adapters
  * through `EvidenceStore.addRun`; read by drift detection and the quality score.
- * Every value here is JSON-safe (stored with lowdb as is).
+ * Every value here is JSON-safe (stored as JSON as is).
  */
 
 export type RunKind = 'test' | 'bench' | 'coverage';

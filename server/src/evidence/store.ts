@@ -1,31 +1,28 @@
 /**
  * `.crucible/evidence/`: what runs of the workspace's code showed, per artifact.
  *
- * Same pattern as the index's record store (../index/store.ts):
+ * Locking, atomic writes and recovery are `../storage.ts`'s, as for every store:
  * - artifacts are sharded by a hash of their id into `artifacts-NN.json`, so adding
  *   a run rewrites the shards it touched; runs live in `runs.json`;
  * - writes are batched: `addRun` changes memory, `flush` writes the dirty files;
  *   a flush re-reads those files under the lock and re-applies this store's pending
  *   runs on top, so two processes adding runs (the language server and a CLI) do not
  *   drop each other's;
- * - one writer at a time, through the same lock mechanism, but on its own lock
+ * - one writer at a time, on the evidence folder's own lock
  *   (`.crucible/evidence/write.lock`): evidence and index files never overlap, so
  *   an indexer and a test run need not wait for each other;
  * - a corrupt shard, or one written with another schema version, is moved aside to
- *   `*.corrupt-<timestamp>` and reported. Unlike the index, evidence cannot be
- *   rebuilt from the sources, so the old file is always kept for a human to look at.
+ *   `*.corrupt-<timestamp>` and reported. Evidence cannot be rebuilt from the sources,
+ *   so the old file is kept for a human to look at.
  *
  * History grows with every run, so it is capped: the last `maxHistory` (default 50)
  * entries per artifact, the last `maxRuns` (default 500) runs, and at most
  * `maxCallSamples` (default 100) recorded calls per artifact, newest kept.
  * `lastVerifiedHash` is kept apart from the history, so it survives the cap.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
 import { storeDirName } from '../index/files';
-import { acquireStoreLock, moveAside, shardOf, type StoreProblem } from '../index/store';
+import { type JsonDocument, shardFileName, shardOf, StoreFolder, type StoreProblem } from '../storage';
 import { type ArtifactEvidence, type ArtifactRunEvidence, type ArtifactRunInput, type Run, verifies } from './model';
 
 /** Bump when the shape of stored evidence changes; older files are moved aside, not rewritten. */
@@ -61,18 +58,20 @@ interface RunsFile {
 
 const runsShard = -1; // marker for runs.json in the dirty set
 
+/** Said after "kept it as …" when a file is set aside: the evidence in it is not rebuilt by itself. */
+const afterAside = 'started that part of the evidence afresh. Re-run the tests to record it again';
+
 export class EvidenceStore {
   readonly dir: string;
+  private readonly folder: StoreFolder;
   private readonly limits: { maxHistory: number; maxRuns: number; maxCallSamples: number };
-  private readonly shards: Low<ArtifactShard>[] = [];
-  private runsDb: Low<RunsFile> | undefined;
+  private readonly shards: JsonDocument<ArtifactShard>[] = [];
+  private readonly runsDoc: JsonDocument<RunsFile>;
   private readonly dirty = new Set<number>();
   private readonly byArtifact = new Map<string, ArtifactEvidence>();
   private runList: Run[] = [];
   /** Runs added since the last successful flush, re-applied over the disk state when flushing. */
   private pending: { run: Run; perArtifact: ReadonlyMap<string, ArtifactRunInput> }[] = [];
-  private heldLock: (() => Promise<void>) | undefined;
-  private writeError: string | undefined;
 
   constructor(
     readonly root: string,
@@ -84,62 +83,31 @@ export class EvidenceStore {
       maxRuns: options.maxRuns ?? defaultEvidenceLimits.maxRuns,
       maxCallSamples: options.maxCallSamples ?? defaultEvidenceLimits.maxCallSamples,
     };
+    this.folder = new StoreFolder(this.dir, { owner: options.owner, lockWaitMs: options.lockWaitMs, inMemory: 'evidence is kept in memory only' });
+    this.runsDoc = this.folder.document('runs.json', { schemaVersion: evidenceSchemaVersion, valid: isRunsFile }, afterAside);
+    for (let i = 0; i < evidenceShardCount; i++) this.shards.push(this.folder.document(shardFileName('artifacts', i), { schemaVersion: evidenceSchemaVersion, valid: isArtifactShard }, afterAside));
   }
 
   get writable(): boolean {
-    return this.writeError === undefined;
+    return this.folder.writable;
   }
 
   /** Loads every file; returns the problems found (each already handled by moving the file aside). */
   async open(): Promise<StoreProblem[]> {
-    const problems: StoreProblem[] = [];
-    try {
-      await fs.mkdir(this.dir, { recursive: true });
-    } catch (err) {
-      this.writeError = `cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      problems.push({ file: this.dir, message: `${this.writeError}; evidence is kept in memory only until that is fixed.` });
-    }
-    const runsFile = path.join(this.dir, 'runs.json');
-    this.runsDb = new Low<RunsFile>(new JSONFile<RunsFile>(runsFile), { schemaVersion: evidenceSchemaVersion, runs: [] });
-    const runs = await this.load(this.runsDb, runsFile, isRunsFile, problems);
-    if (runs) this.runList = runs.runs;
-    for (let i = 0; i < evidenceShardCount; i++) {
-      const file = shardPath(this.dir, i);
-      const db = new Low<ArtifactShard>(new JSONFile<ArtifactShard>(file), { schemaVersion: evidenceSchemaVersion, artifacts: {} });
-      this.shards.push(db);
-      const data = await this.load(db, file, isArtifactShard, problems);
+    const problems = await this.folder.create();
+    this.runList = (await this.load(this.runsDoc, problems))?.runs ?? [];
+    for (const shard of this.shards) {
+      const data = await this.load(shard, problems);
       if (data) for (const a of Object.values(data.artifacts)) this.byArtifact.set(a.artifact, a);
     }
     return problems;
   }
 
-  /** Reads one file; a bad one is moved aside, reported, and replaced by an empty one at the next flush. */
-  private async load<T extends { schemaVersion: number }>(db: Low<T>, file: string, valid: (d: unknown) => d is T, problems: StoreProblem[]): Promise<T | undefined> {
-    let why: string;
-    try {
-      await db.read();
-      const data = db.data as unknown;
-      const version = (data as { schemaVersion?: unknown } | null)?.schemaVersion;
-      if (typeof version === 'number' && version !== evidenceSchemaVersion) {
-        why = `it was written by another version of Crucible (schema ${version}, this one reads ${evidenceSchemaVersion})`;
-      } else {
-        if (!valid(data)) throw new Error('unexpected structure');
-        return data;
-      }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // nothing recorded yet
-      why = `it was corrupt (${(err as Error).message})`;
-    }
-    const aside = await moveAside(file);
-    problems.push({
-      file,
-      message: aside
-        ? `${path.basename(file)} could not be used because ${why}; kept it as ${path.basename(aside)} and started that part of the evidence afresh. Re-run the tests to record it again.`
-        : `${path.basename(file)} could not be used because ${why}, and could not be moved aside; evidence for that part is kept in memory only.`,
-    });
-    if (!aside) this.writeError ??= `cannot move ${file} aside`;
-    return undefined;
+  /** Reads one file; a bad one is set aside and reported, and that part starts empty. */
+  private async load<T extends { schemaVersion: number }>(doc: JsonDocument<T>, problems: StoreProblem[]): Promise<T | undefined> {
+    const read = await doc.read();
+    if (read.problem) problems.push(read.problem);
+    return read.data;
   }
 
   /**
@@ -226,11 +194,7 @@ export class EvidenceStore {
 
   /** Holds the write lock until `close` (a CLI run or a batch import does this). */
   async holdLock(): Promise<void> {
-    this.heldLock ??= await acquireStoreLock(this.dir, this.lockOptions());
-  }
-
-  private lockOptions() {
-    return { owner: this.options.owner ?? 'Crucible', waitMs: this.options.lockWaitMs ?? 5000 };
+    await this.folder.holdLock();
   }
 
   /**
@@ -239,34 +203,23 @@ export class EvidenceStore {
    */
   async flush(): Promise<void> {
     if (!this.writable || this.dirty.size === 0) return;
-    const release = this.heldLock ? undefined : await acquireStoreLock(this.dir, this.lockOptions());
-    const dirty = [...this.dirty];
-    try {
-      await this.reload(dirty);
-      const byShard = new Map<number, Record<string, ArtifactEvidence>>();
-      for (const s of dirty) if (s !== runsShard) byShard.set(s, {});
-      for (const rec of this.byArtifact.values()) {
-        const bucket = byShard.get(shardOf(rec.artifact, evidenceShardCount));
-        if (bucket) bucket[rec.artifact] = rec;
-      }
-      // Artifact shards first, then the run list: a reader without the lock sees a run only once its evidence is on disk.
-      for (const [s, artifacts] of byShard) {
-        const db = this.shards[s];
-        db.data = { schemaVersion: evidenceSchemaVersion, artifacts };
-        await db.write();
-      }
-      if (dirty.includes(runsShard) && this.runsDb) {
-        this.runsDb.data = { schemaVersion: evidenceSchemaVersion, runs: this.runList };
-        await this.runsDb.write();
-      }
-      this.dirty.clear();
-      this.pending = [];
-    } catch (err) {
-      this.writeError = `cannot write ${this.dir} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      throw new Error(`${this.writeError}; evidence is kept in memory.`);
-    } finally {
-      await release?.();
-    }
+    await this.folder.underLock(() =>
+      this.folder.write(async () => {
+        const dirty = [...this.dirty];
+        await this.reload(dirty);
+        const byShard = new Map<number, Record<string, ArtifactEvidence>>();
+        for (const s of dirty) if (s !== runsShard) byShard.set(s, {});
+        for (const rec of this.byArtifact.values()) {
+          const bucket = byShard.get(shardOf(rec.artifact, evidenceShardCount));
+          if (bucket) bucket[rec.artifact] = rec;
+        }
+        // Artifact shards first, then the run list: a reader without the lock sees a run only once its evidence is on disk.
+        for (const [s, artifacts] of byShard) await this.shards[s].write({ schemaVersion: evidenceSchemaVersion, artifacts });
+        if (dirty.includes(runsShard)) await this.runsDoc.write({ schemaVersion: evidenceSchemaVersion, runs: this.runList });
+        this.dirty.clear();
+        this.pending = [];
+      }),
+    );
   }
 
   /**
@@ -276,14 +229,11 @@ export class EvidenceStore {
    */
   private async reload(files: number[]): Promise<void> {
     const problems: StoreProblem[] = [];
-    if (this.runsDb && files.includes(runsShard)) {
-      const data = await this.load(this.runsDb, path.join(this.dir, 'runs.json'), isRunsFile, problems);
-      this.runList = data?.runs ?? [];
-    }
+    if (files.includes(runsShard)) this.runList = (await this.load(this.runsDoc, problems))?.runs ?? [];
     for (const s of files) {
       if (s === runsShard) continue;
       for (const id of [...this.byArtifact.keys()]) if (shardOf(id, evidenceShardCount) === s) this.byArtifact.delete(id);
-      const data = await this.load(this.shards[s], shardPath(this.dir, s), isArtifactShard, problems);
+      const data = await this.load(this.shards[s], problems);
       if (data) for (const a of Object.values(data.artifacts)) this.byArtifact.set(a.artifact, a);
     }
     for (const p of problems) this.options.onProblem?.(p);
@@ -295,14 +245,9 @@ export class EvidenceStore {
     try {
       await this.flush();
     } finally {
-      await this.heldLock?.();
-      this.heldLock = undefined;
+      await this.folder.releaseLock();
     }
   }
-}
-
-function shardPath(dir: string, shard: number): string {
-  return path.join(dir, `artifacts-${String(shard).padStart(2, '0')}.json`);
 }
 
 function isRunsFile(data: unknown): data is RunsFile {

@@ -16,20 +16,26 @@
  *    Top-k selection over the scores stays in JS. When dims is not a multiple of 4
  *    or the runtime lacks WebAssembly SIMD, a plain Float32Array and the JS loop
  *    are used instead, with the same results.
- * A shard that fails to load is moved aside; its files lack vectors and are
- * re-embedded by the next index pass.
+ * A shard that fails to load is set aside (`../storage.ts`); its files lack vectors and
+ * are re-embedded by the next index pass. The `.crucible` lock, held by the caller around
+ * `flush`, covers the vectors as it covers the records.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LocalIndex } from 'vectra/lib/LocalIndex';
-import { moveAside, shardOf, type StoreProblem } from './store';
+import { damageOf, moveAside, setAside, shardOf, type StoreProblem, writeJsonAtomic } from '../storage';
 
 export const vectorShardCount = 32;
+
+/** Said when a damaged shard cannot even be moved: vectors are derived data, so it is overwritten by the next flush. */
+const rebuiltVectors = 'its vectors are rebuilt';
 
 interface Meta {
   embedder: string;
   dims: number;
 }
+
+const isMeta = (d: unknown): d is Meta => typeof d === 'object' && d !== null && typeof (d as Meta).embedder === 'string' && typeof (d as Meta).dims === 'number';
 
 export interface Neighbour {
   id: string;
@@ -153,7 +159,8 @@ export class VectorStore {
     const problems: StoreProblem[] = [];
     const metaFile = path.join(this.dir, 'embedder.json');
     try {
-      const meta = JSON.parse(await fs.readFile(metaFile, 'utf8')) as Meta;
+      const meta = JSON.parse(await fs.readFile(metaFile, 'utf8')) as unknown;
+      if (!isMeta(meta)) throw new Error('unexpected structure');
       if (meta.embedder !== this.embedderId || meta.dims !== this.dims) {
         // Not this embedder's space: never mix. Keep it aside rather than delete.
         await moveAside(this.dir);
@@ -161,8 +168,8 @@ export class VectorStore {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        const aside = await moveAside(this.dir);
-        problems.push({ file: metaFile, message: `vector index metadata was unreadable; ${aside ? `kept it as ${path.basename(aside)} and ` : ''}rebuilding the vectors.` });
+        const { problem } = await setAside(this.dir, damageOf(err), { subject: 'vector index metadata', then: 'rebuilds the vectors', inMemory: rebuiltVectors }, metaFile);
+        problems.push(problem);
       }
       return problems;
     }
@@ -178,11 +185,9 @@ export class VectorStore {
           this.put(item.id, file, Float32Array.from(item.vector));
         }
       } catch (err) {
-        const aside = await moveAside(shardDir);
-        problems.push({
-          file: path.join(shardDir, 'index.json'),
-          message: `vector shard ${path.basename(shardDir)} was corrupt (${(err as Error).message}); ${aside ? `kept it as ${path.basename(aside)}; ` : ''}its files are re-embedded.`,
-        });
+        // vectra owns the shard's files, so the whole shard folder is what goes aside.
+        const { problem } = await setAside(shardDir, damageOf(err), { subject: `vector shard ${path.basename(shardDir)}`, then: 're-embeds its files', inMemory: rebuiltVectors }, path.join(shardDir, 'index.json'));
+        problems.push(problem);
         this.dirty.add(s);
       }
     }
@@ -255,7 +260,7 @@ export class VectorStore {
     this.dirty.clear();
     try {
       await fs.mkdir(this.dir, { recursive: true });
-      await fs.writeFile(path.join(this.dir, 'embedder.json'), JSON.stringify({ embedder: this.embedderId, dims: this.dims } satisfies Meta));
+      await writeJsonAtomic(path.join(this.dir, 'embedder.json'), { embedder: this.embedderId, dims: this.dims } satisfies Meta);
       const members = new Map<number, number[]>(shards.map((s) => [s, []]));
       for (let r = 0; r < this.ids.length; r++) members.get(shardOf(this.files[r], vectorShardCount))?.push(r);
       for (const s of shards) {

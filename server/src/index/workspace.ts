@@ -12,7 +12,8 @@ import { type Embedder, LocalEmbedder } from './embedders';
 import { type ArtifactRecord, ExtractionCache, extractFile, type Position } from './extract';
 import { languageForPath, loadParsers, type Parsers } from './languages';
 import { hashText, PathFilter, readSource, type SkippedFile, walkFolder } from './files';
-import { acquireStoreLock, type FileRecord, RecordStore, StoreLockedError, type StoreProblem } from './store';
+import { StoreLockedError, type StoreProblem } from '../storage';
+import { type FileRecord, RecordStore } from './store';
 import { VectorStore } from './vectors';
 
 export interface IndexSettings {
@@ -65,7 +66,6 @@ export class WorkspaceIndex {
   private lastIndexMs = 0;
   private generation = 0;
   private flushTimer: NodeJS.Timeout | undefined;
-  private heldLock: (() => Promise<void>) | undefined;
   private readonly reported = new Set<string>();
   readonly stats: WorkStats = { filesRead: 0, filesExtracted: 0, artifactsEmbedded: 0 };
   private readonly filter: PathFilter;
@@ -79,7 +79,7 @@ export class WorkspaceIndex {
     readonly root: string,
     private options: WorkspaceIndexOptions,
   ) {
-    this.store = new RecordStore(root);
+    this.store = new RecordStore(root, { owner: options.owner, waitMs: options.lockWaitMs });
     this.filter = new PathFilter(root, options.settings.exclude);
     this.embedder = options.embedder ?? new LocalEmbedder();
     this.vectors = new VectorStore(this.store.dir, this.embedder.id, this.embedder.dims);
@@ -100,7 +100,7 @@ export class WorkspaceIndex {
 
   /** Holds the write lock until `close` (the CLI does this for its whole run). */
   async holdLock(): Promise<void> {
-    this.heldLock ??= await acquireStoreLock(this.store.dir, { owner: this.options.owner, waitMs: this.options.lockWaitMs ?? 5000 });
+    await this.store.folder.holdLock();
   }
 
   updateSettings(settings: IndexSettings): void {
@@ -433,7 +433,7 @@ export class WorkspaceIndex {
 
   // ---- persistence --------------------------------------------------------------------
 
-  /** Batches writes from edits: lowdb and vectra rewrite whole files, so typing must not write per keystroke. */
+  /** Batches writes from edits: record shards and vectra indexes are rewritten whole, so typing must not write per keystroke. */
   private scheduleFlush(delayMs = 500): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = setTimeout(() => {
@@ -450,16 +450,14 @@ export class WorkspaceIndex {
       this.flushTimer = undefined;
     }
     if (!this.store.writable || (!this.store.hasPendingWrites && !this.vectors.hasPendingWrites)) return;
-    let release: (() => Promise<void>) | undefined;
     try {
-      if (!this.heldLock) release = await acquireStoreLock(this.store.dir, { owner: this.options.owner, waitMs: this.options.lockWaitMs ?? 5000 });
-      await this.store.flush();
-      await this.vectors.flush();
+      await this.store.folder.underLock(async () => {
+        await this.store.flush();
+        await this.vectors.flush();
+      });
     } catch (err) {
       this.report([{ file: this.store.dir, message: (err as Error).message }]);
       if (err instanceof StoreLockedError) this.scheduleFlush(5000);
-    } finally {
-      await release?.();
     }
   }
 
@@ -467,8 +465,7 @@ export class WorkspaceIndex {
     this.cancel();
     for (const rel of [...this.caches.keys()]) this.dropCache(rel);
     await this.flushNow();
-    await this.heldLock?.();
-    this.heldLock = undefined;
+    await this.store.folder.releaseLock();
   }
 
   private report(problems: StoreProblem[]): void {

@@ -8,21 +8,20 @@
  *    and up to 3 similar optimizations that were verified, as few-shot examples (from the
  *    `fewShot` callback, which the orchestrator backs with the vector index).
  *
- * The request is a non-streamed `/api/chat` through the `ollama` npm client, with a JSON
- * schema as `format` (structured output `{ code, summary }`) and temperature 0.2. The
- * client passes no abort signal on non-streamed requests (its `abort()` only reaches
- * streamed ones), so each request gets its own client whose `fetch` carries an
- * AbortController's signal: the timeout and the caller's signal both abort the HTTP
- * request itself, and the connection is closed.
+ * The request is a non-streamed `/api/chat` (`../agents/ollama.ts`: the transport, its
+ * timeout and cancellation, and the model probe), with a JSON schema as `format`
+ * (structured output `{ code, summary }`) and temperature 0.2.
  *
  * An agent never throws: every failure (timeout, cancellation, model not pulled, nothing
  * listening, an answer that is not the JSON asked for) is a `Declined` with the reason.
  * A Candidate here is only a proposal: whether it is right and faster is for `verify/`.
  */
-import { Ollama } from 'ollama';
+import { formatNs } from '../format';
+import { chatForJson, describeFailure } from '../agents/ollama';
 import type { ArtifactLanguage } from '../protocol';
 import type { CallSample, JsonValue } from '../evidence/model';
-import type { Candidate, Declined, MicroAgent, OptimizeTarget, Proposal } from './types';
+import type { Candidate, Declined, Proposal } from '../agents/contract';
+import type { OptimizeAgent, OptimizeTarget } from './types';
 
 export type PromptStrategy = 'direct' | 'evidence-few-shot';
 export const promptStrategies: readonly PromptStrategy[] = ['direct', 'evidence-few-shot'];
@@ -78,13 +77,6 @@ function fenced(code: string, tag: string): string {
   let ticks = '```';
   while (code.includes(ticks)) ticks += '`';
   return `${ticks}${tag}\n${code}\n${ticks}`;
-}
-
-export function formatNs(ns: number): string {
-  if (ns < 1_000) return `${Math.round(ns)} ns`;
-  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(1)} µs`;
-  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(1)} ms`;
-  return `${(ns / 1_000_000_000).toFixed(2)} s`;
 }
 
 const system = [
@@ -357,60 +349,10 @@ export function parseAnswer(content: string, target: OptimizeTarget): { code: st
 }
 
 // ---------------------------------------------------------------------------------------
-// Requests
+// Agents
 // ---------------------------------------------------------------------------------------
 
-/** A client whose every request carries `signal` (the `ollama` client passes none on non-streamed calls). */
-function clientWithSignal(host: string, signal: AbortSignal): Ollama {
-  const f: typeof fetch = (input, init) => fetch(input, { ...init, signal });
-  return new Ollama({ host, fetch: f });
-}
-
-type Why = 'timeout' | 'cancelled' | undefined;
-
-/** One line for a failed Ollama request. */
-export function describeFailure(err: unknown, ctx: { host: string; model?: string; why: Why; timeoutMs: number }): string {
-  if (ctx.why === 'timeout') return `timed out after ${ctx.timeoutMs} ms`;
-  if (ctx.why === 'cancelled') return 'cancelled';
-  const e = err as { name?: string; message?: string; status_code?: number; cause?: { code?: string; errors?: { code?: string }[] } };
-  const message = e?.message ?? String(err);
-  if ((e?.name === 'ResponseError' && e.status_code === 404) || /model ".*" not found/.test(message)) {
-    return ctx.model ? `model "${ctx.model}" not found at ${ctx.host} (run: ollama pull ${ctx.model})` : `not found at ${ctx.host}: ${message}`;
-  }
-  const code = e?.cause?.code ?? e?.cause?.errors?.find((x) => x.code)?.code;
-  if (code === 'ECONNREFUSED') return `connection refused: Ollama not reachable at ${ctx.host}`;
-  if (code) return `${code}: Ollama not reachable at ${ctx.host}`;
-  if (e?.name === 'ResponseError') return `Ollama at ${ctx.host} answered ${e.status_code ?? 'an error'}: ${clip(message, 160)}`;
-  if (e?.name === 'SyntaxError') return `invalid response from Ollama at ${ctx.host} (not JSON): ${clip(message, 120)}`;
-  return clip(message.replace(/\s+/g, ' '), 200);
-}
-
-/** Runs `work` with a signal that aborts after `timeoutMs` or when `outer` aborts; says which. */
-async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown; why: Why }> {
-  const controller = new AbortController();
-  let why: Why;
-  const timer = setTimeout(() => {
-    why ??= 'timeout';
-    controller.abort();
-  }, timeoutMs);
-  const onAbort = () => {
-    why ??= 'cancelled';
-    controller.abort();
-  };
-  outer?.addEventListener('abort', onAbort, { once: true });
-  try {
-    if (outer?.aborted) onAbort();
-    if (why) return { ok: false, error: undefined, why };
-    return { ok: true, value: await work(controller.signal) };
-  } catch (error) {
-    return { ok: false, error, why };
-  } finally {
-    clearTimeout(timer);
-    outer?.removeEventListener('abort', onAbort);
-  }
-}
-
-class OllamaAgent implements MicroAgent {
+class OllamaAgent implements OptimizeAgent {
   readonly kind = 'ollama' as const;
   readonly languages = allLanguages;
   readonly id: string;
@@ -442,26 +384,10 @@ class OllamaAgent implements MicroAgent {
         }
       }
       const prompt = buildPrompt(target, this.strategy, examples);
-      const res = await withDeadline(this.timeoutMs, signal, (s) =>
-        clientWithSignal(this.host, s).chat({
-          model: this.model,
-          messages: [
-            { role: 'system', content: prompt.system },
-            { role: 'user', content: prompt.user },
-          ],
-          stream: false,
-          format: answerSchema,
-          options: { temperature: agentTemperature },
-        }),
-      );
-      if (!res.ok) return declined(describeFailure(res.error, { host: this.host, model: this.model, why: res.why, timeoutMs: this.timeoutMs }));
-      const content = res.value?.message?.content;
-      if (typeof content !== 'string') return declined(`invalid response from Ollama at ${this.host}: no message content`);
-      const parsed = parseAnswer(content, target);
-      if ('reason' in parsed) {
-        const cut = res.value.done_reason === 'length' ? ' (the answer hit the length limit)' : '';
-        return declined(parsed.reason + cut);
-      }
+      const reply = await chatForJson({ host: this.host, model: this.model, ...prompt, format: answerSchema, temperature: agentTemperature, timeoutMs: this.timeoutMs, signal });
+      if (!reply.ok) return declined(reply.reason);
+      const parsed = parseAnswer(reply.content, target);
+      if ('reason' in parsed) return declined(parsed.reason + (reply.truncated ? ' (the answer hit the length limit)' : ''));
       const c: Candidate = { agent: this.id, target: target.id, code: parsed.code, summary: parsed.summary };
       return [c];
     } catch (err) {
@@ -471,47 +397,9 @@ class OllamaAgent implements MicroAgent {
 }
 
 /** One agent per (model × strategy), in that order. */
-export function ollamaAgents(opts: OllamaAgentOptions): MicroAgent[] {
+export function ollamaAgents(opts: OllamaAgentOptions): OptimizeAgent[] {
   const strategies = opts.strategies?.length ? [...new Set(opts.strategies)] : [...promptStrategies];
   const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : defaultOllamaTimeoutMs;
   const models = [...new Set(opts.models.map((m) => m.trim()).filter(Boolean))];
   return models.flatMap((m) => strategies.map((s) => new OllamaAgent(opts.host, m, s, timeoutMs, opts.fewShot)));
-}
-
-// ---------------------------------------------------------------------------------------
-// Probe
-// ---------------------------------------------------------------------------------------
-
-export interface OllamaProbe {
-  reachable: boolean;
-  /** Configured models the server has (as configured; `x` matches a pulled `x:latest`). */
-  available: string[];
-  /** Configured models the server does not have (empty when it is not reachable: unknown). */
-  missing: string[];
-  /** One line for the log / the Micro-agents view, when something is off. */
-  notice?: string;
-  /** Why the probe failed (for the log), when it did. */
-  detail?: string;
-}
-
-/** Asks `/api/tags` which of `models` the server has; never throws. */
-export async function probeOllama(host: string, models: string[], timeoutMs = 2000): Promise<OllamaProbe> {
-  const res = await withDeadline(timeoutMs, undefined, (s) => clientWithSignal(host, s).list());
-  if (!res.ok || !Array.isArray(res.value?.models)) {
-    const detail = res.ok ? 'not an Ollama /api/tags answer' : describeFailure(res.error, { host, why: res.why, timeoutMs });
-    return { reachable: false, available: [], missing: [], notice: `Ollama not reachable at ${host}: rule agents only`, detail };
-  }
-  const names = new Set<string>();
-  for (const m of res.value.models) for (const n of [m?.name, m?.model]) if (typeof n === 'string') names.add(n);
-  const has = (m: string) => names.has(m) || (!m.includes(':') && names.has(`${m}:latest`)) || (m.endsWith(':latest') && names.has(m.slice(0, -7)));
-  const wanted = [...new Set(models.map((m) => m.trim()).filter(Boolean))];
-  const available = wanted.filter(has);
-  const missing = wanted.filter((m) => !has(m));
-  let notice: string | undefined;
-  if (missing.length) {
-    notice =
-      `Ollama at ${host} does not have ${missing.map((m) => `"${m}"`).join(', ')} (run: ${missing.map((m) => `ollama pull ${m}`).join('; ')})` +
-      (available.length ? `: using ${available.join(', ')}` : ': rule agents only');
-  } else if (!wanted.length) notice = `Ollama reachable at ${host}, but no models are configured (crucible.ollama.models): rule agents only`;
-  return { reachable: true, available, missing, notice };
 }

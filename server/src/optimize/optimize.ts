@@ -26,8 +26,9 @@ import type { EvidenceStore } from '../evidence/store';
 import { median } from '../evidence/stats';
 import type { ArtifactRecord } from '../index/extract';
 import type { WorkspaceIndex } from '../index/workspace';
-import { fileHashOf, type OptimizeStore, type VariantRecord } from './store';
-import { type Candidate, isCandidate, type MicroAgent, type OptimizeTarget, type VerificationRecord } from './types';
+import { type Candidate, isCandidate, type VerificationRecord } from '../agents/contract';
+import { fileHashOf, type TrackRecord, type VariantRecord } from '../agents/trackRecord';
+import type { OptimizeAgent, OptimizeTarget } from './types';
 
 /** Languages whose candidates the verification pipeline can check. */
 const verifiable = new Set(['typescript', 'tsx', 'javascript']);
@@ -52,7 +53,7 @@ export interface OptimizeRunOptions {
   budget: number;
   /** Only these artifacts (ids). */
   artifactIds?: string[];
-  agents: readonly MicroAgent[];
+  agents: readonly OptimizeAgent[];
   /** The verification pipeline (verify/): parse, typecheck, differential, tests, benchmark. */
   verify: (target: OptimizeTarget, candidate: Candidate, signal?: AbortSignal) => Promise<VerificationRecord>;
   random?: () => number;
@@ -103,7 +104,7 @@ function latestBench(evidence: EvidenceStore, id: string) {
 }
 
 /** Level 0 and level 1: the functions worth working on, best first. */
-export function planTargets(index: WorkspaceIndex, evidence: EvidenceStore, store: OptimizeStore, ids?: readonly string[]): { plans: TargetPlan[]; skipped: { artifact: string; reason: string }[] } {
+export function planTargets(index: WorkspaceIndex, evidence: EvidenceStore, store: TrackRecord, ids?: readonly string[]): { plans: TargetPlan[]; skipped: { artifact: string; reason: string }[] } {
   const skipped: { artifact: string; reason: string }[] = [];
   const wanted = ids && ids.length > 0 ? ids : evidence.artifacts();
   const candidates: { a: ArtifactRecord; timeNs: number; calls: number }[] = [];
@@ -194,7 +195,7 @@ export function textAt(text: string, range: OptimizeTarget['range']): string | u
 }
 
 /** One optimize run over a folder. Writes to `store` (call `store.flush()` after). */
-export async function optimizeFolder(index: WorkspaceIndex, evidence: EvidenceStore, store: OptimizeStore, options: OptimizeRunOptions): Promise<OptimizeRunReport> {
+export async function optimizeFolder(index: WorkspaceIndex, evidence: EvidenceStore, store: TrackRecord, options: OptimizeRunOptions): Promise<OptimizeRunReport> {
   const random = options.random ?? Math.random;
   const { plans, skipped } = planTargets(index, evidence, store, options.artifactIds);
   const records = store.agentRecords(options.agents);

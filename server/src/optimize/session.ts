@@ -7,14 +7,16 @@
  */
 import type { CrucibleSettings } from '../settings';
 import type { WorkspaceIndex } from '../index/workspace';
-import { ollamaAgents, probeOllama } from './ollamaAgent';
+import type { Candidate, VerificationRecord } from '../agents/contract';
+import { probeOllama } from '../agents/ollama';
+import type { TrackRecord } from '../agents/trackRecord';
+import { ollamaAgents } from './ollamaAgent';
 import { ruleAgents } from './rules';
-import type { OptimizeStore } from './store';
-import type { Candidate, MicroAgent, OptimizeTarget, VerificationRecord } from './types';
+import type { OptimizeAgent, OptimizeTarget } from './types';
 import { createScratchWorkspace, verifyCandidate, type ScratchWorkspace } from './verify';
 
 export interface OptimizeSession {
-  agents: MicroAgent[];
+  agents: OptimizeAgent[];
   /** One-line notices for the user (Ollama not reachable: rule agents only, models not pulled). */
   notices: string[];
   verify(target: OptimizeTarget, candidate: Candidate, signal?: AbortSignal): Promise<VerificationRecord>;
@@ -28,13 +30,13 @@ export interface OptimizeSession {
  */
 export async function openOptimizeSession(
   index: WorkspaceIndex,
-  store: OptimizeStore,
+  store: TrackRecord,
   settings: Pick<CrucibleSettings, 'ollama' | 'optimize' | 'test'>,
   log: (m: string) => void = () => {},
   options: { verifyOnly?: boolean } = {},
 ): Promise<OptimizeSession> {
   const notices: string[] = [];
-  const agents: MicroAgent[] = options.verifyOnly ? [] : [...ruleAgents()];
+  const agents: OptimizeAgent[] = options.verifyOnly ? [] : [...ruleAgents()];
   if (!options.verifyOnly && settings.ollama.models.length > 0) {
     const probe = await probeOllama(settings.ollama.host, settings.ollama.models);
     if (probe.notice) notices.push(probe.notice);

@@ -1,13 +1,13 @@
 /**
- * Verified optimization: the shapes shared by the micro-agents that propose variants
- * (rule agents in `rules/`, Ollama agents in `ollamaAgent.ts`), the verification
- * pipeline (`verify/`), the agent ranking (`../agents/bandit.ts`) and the variant store.
+ * Verified optimization: what an optimizing micro-agent works on. The agent contract
+ * (candidates, proposals, verification records) is `../agents/contract.ts`.
  *
  * A candidate is always the whole text of the function as it would stand in its file
  * (declaration included: `export function f(…) {…}`, `const f = (…) => …;` as the
  * artifact's range covers it), so applying it is one replacement of the artifact's
  * range and nothing else in the file changes.
  */
+import type { MicroAgent } from '../agents/contract';
 import type { ArtifactLanguage } from '../protocol';
 import type { CallSample } from '../evidence/model';
 import type { Range } from '../index/extract';
@@ -38,67 +38,5 @@ export interface OptimizeTarget {
   hotPaths?: readonly string[];
 }
 
-/** One proposal of an agent. */
-export interface Candidate {
-  /** The agent's id (`rule:set-lookup`, `ollama:qwen2.5-coder:7b/evidence-few-shot`, …). */
-  agent: string;
-  target: string;
-  /** The full replacement text for `OptimizeTarget.range`. */
-  code: string;
-  /** One line: what changed and why it should be faster. */
-  summary: string;
-}
-
-/** An agent declines with a reason (nothing to rewrite, a semantic condition not met, …). */
-export interface Declined {
-  agent: string;
-  target: string;
-  reason: string;
-}
-
-export type Proposal = Candidate | Declined;
-export const isCandidate = (p: Proposal): p is Candidate => 'code' in p;
-
-export interface MicroAgent {
-  /** Stable id, used for ranking: `rule:<name>` or `ollama:<model>/<strategy>`. */
-  id: string;
-  kind: 'rule' | 'ollama';
-  /** One line for the Micro-agents view. */
-  description: string;
-  /** Languages it can work on. */
-  languages: readonly ArtifactLanguage[];
-  propose(target: OptimizeTarget, signal?: AbortSignal): Promise<Proposal[]>;
-}
-
-/** The verification steps, in order; a rejection names the step it failed. */
-export type VerifyStep = 'parse' | 'typecheck' | 'differential' | 'determinism' | 'tests' | 'benchmark';
-
-export interface Rejection {
-  step: VerifyStep;
-  reason: string;
-  /**
-   * The failure is the environment's, not the candidate's (the original itself cannot be
-   * loaded or run, a tool is missing): it does not count against the agent that proposed it.
-   */
-  environment?: boolean;
-  /** The input that showed the difference (recorded or generated), serialised as the recorder does. */
-  counterexample?: unknown;
-}
-
-export interface VerificationRecord {
-  accepted: boolean;
-  rejection?: Rejection;
-  /** Recorded calls compared with the original, and generated (property-based) inputs. */
-  inputsCompared: { recorded: number; generated: number };
-  /** Workspace tests run with the variant swapped in (in a scratch copy), and how many passed. */
-  testsRun: number;
-  testsPassed: number;
-  /** Original median / candidate median (> 1: faster), with its 95% interval. */
-  speedup?: number;
-  speedupLow?: number;
-  speedupHigh?: number;
-  /** Milliseconds per step, for bench:optimize and the optimizer's own tuning. */
-  stepMs: Partial<Record<VerifyStep, number>>;
-  /** Anything a reader of the numbers should know (no recorded calls: generated inputs only, …). */
-  notes: string[];
-}
+/** A micro-agent that proposes faster versions of a function (the contract is `../agents/contract.ts`). */
+export type OptimizeAgent = MicroAgent<OptimizeTarget>;

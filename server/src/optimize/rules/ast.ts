@@ -9,7 +9,8 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import { loadParsers } from '../../index/languages';
 import type { ArtifactLanguage } from '../../protocol';
-import type { Candidate, Declined, MicroAgent, OptimizeTarget, Proposal } from '../types';
+import type { Candidate, Declined, Proposal } from '../../agents/contract';
+import type { OptimizeAgent, OptimizeTarget } from '../types';
 
 export const jsLanguages: readonly ArtifactLanguage[] = ['typescript', 'tsx', 'javascript'];
 
@@ -159,7 +160,7 @@ export interface RuleSpec {
   apply(p: Parsed): string | { code: string; summary: string };
 }
 
-export interface RuleAgent extends MicroAgent {
+export interface RuleAgent extends OptimizeAgent {
   conditions: string;
 }
 

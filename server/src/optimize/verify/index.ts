@@ -22,7 +22,8 @@ import { partitionSamples, describeSkipped } from '../../evidence/bench/replayab
 import { runTests } from '../../evidence/runners/run';
 import { testArtifactId, type TestRunReport } from '../../evidence/runners/types';
 import { choosePlan } from '../../evidence/testRuns';
-import type { Candidate, OptimizeTarget, Rejection, VerificationRecord, VerifyStep } from '../types';
+import type { Candidate, Rejection, VerificationRecord, VerifyStep } from '../../agents/contract';
+import type { OptimizeTarget } from '../types';
 import { runDifferential, type DifferentialJob } from './differential';
 import { generateInputs } from '../../evidence/inputs';
 import { createScratchWorkspace, type ScratchWorkspace } from './scratch';

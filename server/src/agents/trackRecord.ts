@@ -1,25 +1,24 @@
 /**
- * `.crucible/optimize/optimize.json`: the variants that passed verification (each linked
- * to its original artifact, which is never touched), the rejections with their reasons,
- * the micro-agents' records (rankings), and the optimizer's own settings with their history.
+ * The agents' track record, `.crucible/optimize/optimize.json`: what they proposed and how
+ * it went. The variants that passed verification (each linked to its original artifact,
+ * which is never touched) with their verification records, the rejections with their
+ * reasons, the agents' records (rankings), and the optimizer's own settings with their
+ * history. Verified variants live here, not in `optimize/`, so training can read them.
  *
- * One lowdb file (it is small: variant texts and capped lists), written atomically by
- * lowdb (temp file + rename) under the store lock (`.crucible/optimize/write.lock`). A
- * corrupt file, or one of another schema version, is moved aside to `*.corrupt-<timestamp>`
- * (kept, never deleted) and the store starts afresh, telling the caller once.
+ * One small document (variant texts and capped lists) kept by `../storage.ts`: written
+ * atomically under the folder's lock (`.crucible/optimize/write.lock`); a corrupt file, or
+ * one of another schema version, is set aside to `*.corrupt-<timestamp>` (kept, never
+ * deleted) and the record starts afresh, telling the caller once.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
-import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from '../agents/bandit';
-import { storeDirName } from '../index/files';
-import { acquireStoreLock, moveAside, type StoreProblem } from '../index/store';
 import type { Range } from '../index/extract';
-import type { MicroAgent, Rejection, VerificationRecord } from './types';
+import { storeDirName } from '../index/files';
+import { JsonStore, type StoreProblem } from '../storage';
+import { type AgentRecord, defaultOptimizerSettings, newAgentRecord, type OptimizerSettings, type SettingsChange } from './bandit';
+import type { MicroAgent, Rejection, VerificationRecord } from './contract';
 
-export const optimizeSchemaVersion = 1;
+export const trackRecordSchemaVersion = 1;
 /** Rejections kept (newest), for the reasons a user may look up and for bench:optimize. */
 export const maxRejections = 1000;
 
@@ -57,7 +56,7 @@ export interface RejectionRecord {
   rejection: Rejection;
 }
 
-interface OptimizeFile {
+interface TrackRecordFile {
   schemaVersion: number;
   variants: VariantRecord[];
   rejected: RejectionRecord[];
@@ -66,64 +65,53 @@ interface OptimizeFile {
   settingsHistory: SettingsChange[];
 }
 
-const empty = (): OptimizeFile => ({ schemaVersion: optimizeSchemaVersion, variants: [], rejected: [], agents: [], settings: { ...defaultOptimizerSettings }, settingsHistory: [] });
+const empty = (): TrackRecordFile => ({ schemaVersion: trackRecordSchemaVersion, variants: [], rejected: [], agents: [], settings: { ...defaultOptimizerSettings }, settingsHistory: [] });
 
-export class OptimizeStore {
+export class TrackRecord {
   readonly dir: string;
-  private db: Low<OptimizeFile> | undefined;
-  private data: OptimizeFile = empty();
-  private dirty = false;
-  private writeError: string | undefined;
+  private readonly store: JsonStore<TrackRecordFile>;
 
   constructor(
     readonly root: string,
-    private readonly options: { owner?: string; lockWaitMs?: number } = {},
+    options: { owner?: string; lockWaitMs?: number } = {},
   ) {
     this.dir = path.join(root, storeDirName, 'optimize');
+    this.store = new JsonStore({
+      dir: this.dir,
+      file: 'optimize.json',
+      schemaVersion: trackRecordSchemaVersion,
+      valid: isTrackRecordFile,
+      empty,
+      then: 'started the variants and rankings afresh',
+      inMemory: 'variants and rankings are kept in memory only',
+      owner: options.owner,
+      lockWaitMs: options.lockWaitMs,
+    });
   }
 
   get file(): string {
-    return path.join(this.dir, 'optimize.json');
+    return this.store.file;
   }
 
-  async open(): Promise<StoreProblem[]> {
-    const problems: StoreProblem[] = [];
-    try {
-      await fs.mkdir(this.dir, { recursive: true });
-    } catch (err) {
-      this.writeError = `cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      problems.push({ file: this.dir, message: `${this.writeError}; variants and rankings are kept in memory only.` });
-    }
-    this.db = new Low<OptimizeFile>(new JSONFile<OptimizeFile>(this.file), empty());
-    try {
-      await this.db.read();
-      const d = this.db.data as unknown;
-      if (!isOptimizeFile(d)) throw new Error((d as { schemaVersion?: unknown })?.schemaVersion !== undefined && (d as { schemaVersion?: unknown }).schemaVersion !== optimizeSchemaVersion ? `schema ${(d as { schemaVersion?: unknown }).schemaVersion}, this version reads ${optimizeSchemaVersion}` : 'unexpected structure');
-      this.data = d;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        const aside = await moveAside(this.file);
-        problems.push({
-          file: this.file,
-          message: `optimize.json could not be used (${(err as Error).message}); ${aside ? `kept it as ${path.basename(aside)} and` : 'could not move it aside;'} started the variants and rankings afresh.`,
-        });
-        this.dirty = true;
-      }
-      this.data = empty();
-    }
-    return problems;
+  private get data(): TrackRecordFile {
+    return this.store.data;
+  }
+
+  /** Reads the record; returns the problems found (each already handled by setting the file aside). */
+  open(): Promise<StoreProblem[]> {
+    return this.store.open();
   }
 
   /** Makes sure each agent has a record (new agents start with a flat prior); returns them in the agents' order. */
-  agentRecords(agents: readonly Pick<MicroAgent, 'id' | 'kind' | 'description'>[]): AgentRecord[] {
+  agentRecords(agents: readonly Pick<MicroAgent<unknown>, 'id' | 'kind' | 'description'>[]): AgentRecord[] {
     for (const a of agents) {
       const rec = this.data.agents.find((r) => r.id === a.id);
       if (!rec) {
         this.data.agents.push(newAgentRecord(a.id, a.kind, a.description));
-        this.dirty = true;
+        this.store.changed();
       } else if (rec.description !== a.description) {
         rec.description = a.description;
-        this.dirty = true;
+        this.store.changed();
       }
     }
     return agents.map((a) => this.data.agents.find((r) => r.id === a.id)!);
@@ -135,7 +123,7 @@ export class OptimizeStore {
   }
 
   touchAgents(): void {
-    this.dirty = true;
+    this.store.changed();
   }
 
   get settings(): OptimizerSettings {
@@ -149,7 +137,7 @@ export class OptimizeStore {
   changeSettings(change: SettingsChange): void {
     this.data.settings = change.to;
     this.data.settingsHistory.push(change);
-    this.dirty = true;
+    this.store.changed();
   }
 
   /** Adds an accepted variant; an earlier offered variant of the same artifact by the same agent with the same code is replaced. */
@@ -159,14 +147,14 @@ export class OptimizeStore {
     const n = this.data.variants.filter((x) => x.artifact === v.artifact && x.agent === v.agent).length + 1;
     const rec: VariantRecord = { ...v, id: `${v.artifact}@${v.agent}#${n}`, status: 'offered', createdAt: v.createdAt ?? new Date().toISOString() };
     this.data.variants.push(rec);
-    this.dirty = true;
+    this.store.changed();
     return rec;
   }
 
   addRejection(r: RejectionRecord): void {
     this.data.rejected.push(r);
     if (this.data.rejected.length > maxRejections) this.data.rejected.splice(0, this.data.rejected.length - maxRejections);
-    this.dirty = true;
+    this.store.changed();
   }
 
   variants(filter: { artifact?: string; file?: string; status?: VariantStatus } = {}): VariantRecord[] {
@@ -187,7 +175,7 @@ export class OptimizeStore {
     if (!v) return undefined;
     v.status = status;
     v.statusAt = new Date().toISOString();
-    this.dirty = true;
+    this.store.changed();
     return v;
   }
 
@@ -196,24 +184,14 @@ export class OptimizeStore {
     return this.data.variants.some((v) => v.artifact === artifact && v.code === code && v.status === 'dismissed');
   }
 
-  async flush(): Promise<void> {
-    if (!this.dirty || this.writeError || !this.db) return;
-    const release = await acquireStoreLock(this.dir, { owner: this.options.owner ?? 'Crucible', waitMs: this.options.lockWaitMs ?? 5000 });
-    try {
-      this.db.data = this.data;
-      await this.db.write();
-      this.dirty = false;
-    } catch (err) {
-      this.writeError = `cannot write ${this.file} (${(err as NodeJS.ErrnoException).code ?? err})`;
-      throw new Error(`${this.writeError}; variants and rankings are kept in memory.`);
-    } finally {
-      await release();
-    }
+  /** Writes what changed. Throws `StoreLockedError` when another writer keeps the lock; the record stays in memory. */
+  flush(): Promise<void> {
+    return this.store.flush();
   }
 }
 
-function isOptimizeFile(d: unknown): d is OptimizeFile {
+function isTrackRecordFile(d: unknown): d is TrackRecordFile {
   if (typeof d !== 'object' || d === null) return false;
-  const f = d as Partial<OptimizeFile>;
-  return f.schemaVersion === optimizeSchemaVersion && Array.isArray(f.variants) && Array.isArray(f.rejected) && Array.isArray(f.agents) && typeof f.settings === 'object' && f.settings !== null && Array.isArray(f.settingsHistory);
+  const f = d as Partial<TrackRecordFile>;
+  return f.schemaVersion === trackRecordSchemaVersion && Array.isArray(f.variants) && Array.isArray(f.rejected) && Array.isArray(f.agents) && typeof f.settings === 'object' && f.settings !== null && Array.isArray(f.settingsHistory);
 }
