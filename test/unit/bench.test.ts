@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { CallSample, JsonValue } from '../../server/src/evidence/model';
 import { benchmarkArtifact, benchmarkInProcesses, compareVariants, pytestPythonPath, toBenchEvidence, type BenchTarget } from '../../server/src/evidence/bench/replay';
 import { partitionSamples, pythonUnreplayableReason, unreplayableReason } from '../../server/src/evidence/bench/replayable';
-import { benchWorkerSource } from '../../server/src/evidence/bench/worker';
+import { runtimeFile } from '../../server/src/evidence/runtime/files';
 import { detectRunners } from '../../server/src/evidence/runners/detect';
 import { runTestsRecorded, type RecordedRun } from '../../server/src/evidence/record/record';
 import { extractFile, type ArtifactRecord } from '../../server/src/index/extract';
@@ -56,8 +56,7 @@ describe('benchmarks: replaying recorded calls', () => {
     it('rebuilds recorded values fresh every time (the worker reviver)', () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-test-'));
       try {
-        const file = path.join(dir, 'worker.cjs');
-        writeFileSync(file, benchWorkerSource);
+        const file = runtimeFile('bench-worker.cjs');
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { revive } = require(file) as { revive: (v: JsonValue) => unknown };
         const recorded: JsonValue = [

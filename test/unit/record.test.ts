@@ -9,8 +9,7 @@ import { languageForPath, loadParsers } from '../../server/src/index/languages';
 import { detectRunners } from '../../server/src/evidence/runners/detect';
 import { runTests } from '../../server/src/evidence/runners/run';
 import { testArtifactId, type RunnerPlan, type TestRunReport } from '../../server/src/evidence/runners/types';
-import { runTestsRecorded, testResultsOf, type RecordedRun } from '../../server/src/evidence/record/record';
-import { pytestRecorder, pytestRecorderModule } from '../../server/src/evidence/record/pytestRecorder';
+import { copyPytestRecorder, pytestRecorderModule, runTestsRecorded, testResultsOf, type RecordedRun } from '../../server/src/evidence/record/record';
 import type { CallSample } from '../../server/src/evidence/model';
 
 const fixtures = path.join(__dirname, '..', 'fixtures', 'record');
@@ -425,7 +424,7 @@ describe('recording pytest runs (test -> function, call samples)', function () {
   it('the sampled calls replay in Python: decoded arguments give the recorded result or error', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'crucible-pytest-replay-'));
     tmps.push(dir);
-    writeFileSync(path.join(dir, `${pytestRecorderModule}.py`), pytestRecorder);
+    copyPytestRecorder(dir);
     writeFileSync(
       path.join(dir, 'replay.py'),
       [

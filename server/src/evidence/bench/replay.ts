@@ -11,7 +11,7 @@
  * Runs workspace code: callers must have established that the workspace is trusted.
  * No LSP, no `vscode` here.
  */
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -20,9 +20,9 @@ import { pathToFileURL } from 'node:url';
 import type { BenchEvidence, CallSample } from '../model';
 import { groupedMedianCI, medianCI, ratioOfMediansCI, summarize } from '../stats';
 import { pythonWithPytest } from '../runners/run';
-import { pythonBenchWorkerSource } from './pythonWorker';
+import { runtimeFile } from '../runtime/files';
+import { describeWorkerEnd, superviseWorker, type SuperviseOptions } from '../runtime/supervise';
 import { describeSkipped, partitionSamples, pythonUnreplayableReason, type SkipReason, type SkipSummary } from './replayable';
-import { benchWorkerSource } from './worker';
 
 export type { SkipReason, SkipSummary } from './replayable';
 
@@ -249,7 +249,7 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
     return fail(options.samples.length === 0 ? 'no recorded calls to replay (run the tests to record some)' : `no replayable recorded call: ${describeSkipped(skipped)}`, skippedField);
   }
 
-  const execArgv = [`--max-old-space-size=${options.maxOldSpaceMb ?? 512}`, '--expose-gc'];
+  const execArgv = ['--expose-gc'];
   if (needsTs) {
     const tsx = resolveFrom(options.root, 'tsx');
     // Benchmarking TypeScript needs tsx installed in the workspace (a dev dependency).
@@ -259,9 +259,7 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-'));
   try {
-    const workerFile = path.join(tmp, 'crucible-bench-worker.cjs');
     const jobFile = path.join(tmp, 'job.json');
-    writeFileSync(workerFile, benchWorkerSource);
     const spawnedAt = Date.now();
     const job: WorkerJob = {
       variants: options.variants.map((v) => ({ label: v.id, file: path.resolve(options.root, v.file), qualifiedName: v.qualifiedName })),
@@ -274,10 +272,11 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
       maxInvocationsPerSample: 1_000_000,
     };
     writeFileSync(jobFile, JSON.stringify(job));
-    const env = workerEnv();
-    const group = process.platform !== 'win32';
-    const start = () => fork(workerFile, [jobFile], { cwd: options.root, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: group, serialization: 'json' });
-    const outcome = await runWorker(start, 'ipc', options, options.maxSeconds * 1000 + (options.graceMs ?? 2000), 'node');
+    const outcome = await runWorker(
+      { program: { node: runtimeFile('bench-worker.cjs'), execArgv }, args: [jobFile], cwd: options.root, env: workerEnv(), messages: 'ipc', memoryLimitMb: options.maxOldSpaceMb ?? 512 },
+      options,
+      'node',
+    );
     if (outcome.kind !== 'done') return fail(outcome.reason, { ...(outcome.variant ? { variant: outcome.variant } : {}), ...skippedField });
     return summarise(outcome.message, skipped, options, started);
   } finally {
@@ -385,7 +384,7 @@ export function pytestPythonPath(root: string): string[] {
   return [];
 }
 
-/** compareVariants for Python functions: the Python worker (pythonWorker.ts), the same method and statistics. */
+/** compareVariants for Python functions: the Python worker (runtime/crucible_bench_worker.py), the same method and statistics. */
 async function comparePython(options: CompareOptions, started: number, fail: (reason: string, extra?: Partial<BenchFailure>) => BenchFailure): Promise<CompareResult> {
   const { replayable, skipped } = partitionSamples(options.samples, pythonUnreplayableReason);
   const skippedField = () => (skipped.count > 0 ? { skipped } : {});
@@ -398,15 +397,12 @@ async function comparePython(options: CompareOptions, started: number, fail: (re
   if (!python) return fail('cannot benchmark Python: no python3 found (tried python3, /usr/bin/python3 and python)', skippedField());
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-bench-'));
   try {
-    const workerFile = path.join(tmp, 'crucible_bench_worker.py');
     const jobFile = path.join(tmp, 'job.json');
-    writeFileSync(workerFile, pythonBenchWorkerSource);
     const spawnedAt = Date.now();
     const job: PythonWorkerJob = {
       variants: options.variants.map((v) => ({ label: v.id, file: path.resolve(options.root, v.file), qualifiedName: v.qualifiedName, ...(v.source !== undefined ? { source: v.source } : {}) })),
       calls: replayable.map((s) => ({ args: s.args, threw: s.error !== undefined })),
       sysPath: [...pytestPythonPath(options.root), path.resolve(options.root)],
-      maxMemoryBytes: (options.maxPythonMemoryMb ?? 1024) * 1024 * 1024,
       deadline: spawnedAt + options.maxSeconds * 1000,
       warmupMs: options.warmupMs ?? 200,
       maxSamples: options.maxSamples ?? 50,
@@ -415,10 +411,13 @@ async function comparePython(options: CompareOptions, started: number, fail: (re
       maxInvocationsPerSample: 1_000_000,
     };
     writeFileSync(jobFile, JSON.stringify(job));
-    const group = process.platform !== 'win32';
-    // Messages come on fd 3; the workspace code's stdout/stderr are the worker's own.
-    const start = () => spawn(python, ['-B', workerFile, jobFile], { cwd: options.root, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: group });
-    const outcome = await runWorker(start, 'fd3', options, options.maxSeconds * 1000 + (options.graceMs ?? 2000), 'python');
+    // Messages come on fd 3; the workspace code's stdout/stderr are the worker's own. The worker
+    // takes its own directory off sys.path once it has imported the codec next to it.
+    const outcome = await runWorker(
+      { program: { command: python }, args: ['-B', runtimeFile('crucible_bench_worker.py'), jobFile], cwd: options.root, env, messages: 'fd3', memoryLimitMb: options.maxPythonMemoryMb ?? 1024 },
+      options,
+      'python',
+    );
     const more = outcome.kind === 'done' ? outcome.message.skipped : outcome.skipped;
     for (const [reason, n] of Object.entries(more ?? {})) {
       skipped.count += n;
@@ -482,7 +481,6 @@ interface PythonWorkerJob extends Omit<WorkerJob, 'variants'> {
   variants: { label: string; file: string; qualifiedName: string; source?: string }[];
   /** Put in front of sys.path, in this order (pytest's pythonpath entries, then the workspace folder). */
   sysPath: string[];
-  maxMemoryBytes: number;
 }
 
 interface DoneMessage {
@@ -511,108 +509,49 @@ type WorkerMessage = DoneMessage | FailMessage | PhaseMessage;
 
 type WorkerOutcome = { kind: 'done'; message: DoneMessage } | { kind: 'fail'; reason: string; variant?: string; skipped?: Partial<Record<SkipReason, number>> };
 
-const stderrTail = 4000;
-
 /**
- * Starts the worker (in its own process group), kills the group at the hard timeout, on
- * abort and when it is done. Messages come over IPC (Node) or as JSON lines on fd 3 (Python).
+ * Runs the worker under the supervisor (own process group, time and memory limits, killed on
+ * abort and when it is done) and turns its messages and its end into an outcome.
  */
-function runWorker(start: () => ChildProcess, channel: 'ipc' | 'fd3', options: BenchOptions, killAfterMs: number, language: 'node' | 'python'): Promise<WorkerOutcome> {
-  return new Promise((resolve) => {
-    const group = process.platform !== 'win32';
-    let child: ChildProcess;
-    try {
-      child = start();
-    } catch (err) {
-      resolve({ kind: 'fail', reason: `cannot start the benchmark worker: ${(err as Error).message}` });
-      return;
-    }
-    let stderr = '';
-    // The workspace's output must not reach the server's stdio (the LSP channel): drained and dropped, stderr's tail kept for errors.
-    child.stdout?.resume();
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      stderr += chunk;
-      if (stderr.length > stderrTail * 2) stderr = stderr.slice(-stderrTail);
-    });
-    let last: PhaseMessage | undefined;
-    let settled = false;
-    const kill = () => {
-      if (child.pid === undefined) return;
-      try {
-        if (group) process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    const finish = (outcome: WorkerOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      // Also ends anything the replayed code started in the group.
-      kill();
-      resolve(outcome);
-    };
-    const where = () => {
-      if (!last) return 'while starting';
-      const v = last.variant !== undefined ? ` ${last.variant}` : '';
-      switch (last.phase) {
-        case 'load':
-          return `while loading${v}`;
-        case 'verify':
-          return `during recorded call #${last.call} of${v}`;
-        case 'warmup':
-          return 'during the warm-up';
-        case 'sample':
-          return `during round ${(last.round ?? 0) + 1} of samples`;
-      }
-    };
-    const timer = setTimeout(() => {
-      finish({ kind: 'fail', reason: `timed out: still running ${where()} after ${Math.round(killAfterMs / 100) / 10} s (maxSeconds ${options.maxSeconds} + grace): the worker was killed` });
-    }, killAfterMs);
-    const onAbort = () => finish({ kind: 'fail', reason: 'cancelled' });
-    if (options.signal?.aborted) onAbort();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const onMessage = (m: WorkerMessage) => {
+async function runWorker(worker: Omit<SuperviseOptions<WorkerMessage>, 'onMessage' | 'timeLimitMs' | 'signal'>, options: BenchOptions, language: 'node' | 'python'): Promise<WorkerOutcome> {
+  let last: PhaseMessage | undefined;
+  let answer: WorkerOutcome | undefined;
+  const end = await superviseWorker<WorkerMessage>({
+    ...worker,
+    timeLimitMs: options.maxSeconds * 1000 + (options.graceMs ?? 2000),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onMessage: (m, stop) => {
       if (m.type === 'phase') last = m;
-      else if (m.type === 'done') finish({ kind: 'done', message: m });
-      else if (m.type === 'fail') finish({ kind: 'fail', reason: m.reason, ...(m.variant ? { variant: m.variant } : {}), ...(m.skipped ? { skipped: m.skipped } : {}) });
-    };
-    if (channel === 'ipc') child.on('message', onMessage);
-    else {
-      const pipe = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
-      let pending = '';
-      pipe?.setEncoding('utf8');
-      pipe?.on('data', (chunk: string) => {
-        pending += chunk;
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          if (!line.trim()) continue;
-          try {
-            onMessage(JSON.parse(line) as WorkerMessage);
-          } catch {
-            // not one of ours
-          }
-        }
-      });
-      pipe?.on('error', () => undefined);
-    }
-    child.on('error', (err) => finish({ kind: 'fail', reason: `cannot start the benchmark worker: ${err.message}` }));
-    child.on('exit', (code, signal) => {
-      // A last message may still be on its way: let it be read first.
-      setTimeout(() => exited(code, signal), 100);
-    });
-    const exited = (code: number | null, signal: NodeJS.Signals | null) => {
-      const tail = stderr.trim().split('\n').slice(-5).join('\n');
-      const oom = language === 'node' ? /heap out of memory|Allocation failed/i.test(stderr) : /MemoryError/.test(stderr);
-      const how = oom ? `ran out of memory (${language === 'node' ? '--max-old-space-size' : 'RLIMIT_AS'})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const exits = language === 'node' ? 'process.exit' : 'sys.exit or os._exit';
-      finish({ kind: 'fail', reason: `the benchmark worker ${how} ${where()} before reporting (does the function call ${exits}?)${tail ? `: ${tail}` : ''}` });
-    };
+      else if (m.type === 'done') answer = { kind: 'done', message: m };
+      else if (m.type === 'fail') answer = { kind: 'fail', reason: m.reason, ...(m.variant ? { variant: m.variant } : {}), ...(m.skipped ? { skipped: m.skipped } : {}) };
+      // Also ends anything the replayed code started in the group.
+      if (answer) stop();
+    },
   });
+  if (answer) return answer;
+  return {
+    kind: 'fail',
+    reason: describeWorkerEnd(end, {
+      name: 'the benchmark worker',
+      where: where(last),
+      limitSource: `maxSeconds ${options.maxSeconds} + grace`,
+      exitHint: language === 'node' ? '(does the function call process.exit?)' : '(does the function call sys.exit or os._exit?)',
+    }),
+  };
+}
+
+/** Where the worker was, from its last phase message. */
+function where(last: PhaseMessage | undefined): string {
+  if (!last) return 'while starting';
+  const v = last.variant !== undefined ? ` ${last.variant}` : '';
+  switch (last.phase) {
+    case 'load':
+      return `while loading${v}`;
+    case 'verify':
+      return `during recorded call #${last.call} of${v}`;
+    case 'warmup':
+      return 'during the warm-up';
+    case 'sample':
+      return `during round ${(last.round ?? 0) + 1} of samples`;
+  }
 }

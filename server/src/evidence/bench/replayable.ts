@@ -1,7 +1,7 @@
 /**
  * Which recorded calls can be replayed faithfully.
  *
- * The recorder (../record/preload.ts) serialises arguments to JSON-safe values. Most
+ * The recorder (../runtime/record-preload.cjs) serialises arguments to JSON-safe values. Most
  * of that encoding is reversible (`__type`: Map, Set, Date, RegExp, Error, typed
  * arrays, Buffer, bigint, undefined, NaN/±Infinity/-0); some of it is not:
  * - `"[Function name]"`: the function itself is gone;
@@ -123,7 +123,7 @@ function reasonIn(v: JsonValue): SkipReason | undefined {
 }
 
 /**
- * The same for a call recorded by the pytest recorder (../record/pytestRecorder.ts),
+ * The same for a call recorded by the pytest recorder (../runtime/crucible_pytest_recorder.py),
  * whose encoding has Python's own tags (`tuple`, `set`, `dict` entries, `bytes`,
  * `float`, `int`, `datetime`, `Decimal`, `Enum`, `Path`, `kwargs`…) and instances as
  * `{__class, __module, …fields}`, which `decode` rebuilds by importing the class: they

@@ -1,6 +1,6 @@
 /**
  * Turns what the recording preload wrote (one NDJSON file per process, see
- * preload.ts) into evidence per artifact: which tests executed it, how often it
+ * runtime/record-preload.cjs) into evidence per artifact: which tests executed it, how often it
  * ran, which of its lines ran, and a bounded sample of its real calls.
  *
  * V8 reports positions in the code it ran (babel's or vite's output); they are

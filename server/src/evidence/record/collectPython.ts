@@ -1,6 +1,6 @@
 /**
  * The Python part of collecting a recording: reads the `py-*.ndjson` files the
- * pytest recorder (pytestRecorder.ts) wrote, one per process, and adds to the
+ * pytest recorder (runtime/crucible_pytest_recorder.py) wrote, one per process, and adds to the
  * result what they show per artifact: the tests that executed it, its calls, its
  * sampled calls and its line coverage, with the same meaning as for Node code.
  *

@@ -2,11 +2,11 @@
  * Runs the workspace's tests as `runTests` does, with the recording preload in
  * every Node process of the run, and returns the per-test report together with
  * the evidence per artifact (tests that executed it, execution counts, line
- * coverage, sampled calls). See preload.ts for how, collect.ts for the mapping;
- * pytest runs get the recorder plugin of pytestRecorder.ts instead (collected by
- * collectPython.ts).
+ * coverage, sampled calls). See runtime/record-preload.cjs for how, collect.ts for
+ * the mapping; pytest runs get the recorder plugin runtime/crucible_pytest_recorder.py
+ * instead (collected by collectPython.ts).
  */
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ArtifactTestResult } from '../model';
@@ -14,8 +14,20 @@ import { runTests } from '../runners/run';
 import { testArtifactId, type RunnerPlan, type RunTestsOptions, type TestRunReport } from '../runners/types';
 import { collectRecording, type RecordArtifact, type RecordedArtifact, type RecordingResult } from './collect';
 import { pythonRecordingNotes } from './collectPython';
-import { recordPreload } from './preload';
-import { pytestRecorder, pytestRecorderModule } from './pytestRecorder';
+import { runtimeFile } from '../runtime/files';
+
+/** Module name of the pytest recorder plugin (loaded with `-p`, found through PYTHONPATH). */
+export const pytestRecorderModule = 'crucible_pytest_recorder';
+
+/**
+ * Copies the pytest recorder and the codec it imports into `dir`, which then goes first on
+ * the run's PYTHONPATH: only these two modules, not every program of runtime/, become
+ * importable by the workspace's tests.
+ */
+export function copyPytestRecorder(dir: string): void {
+  copyFileSync(runtimeFile('crucible_pytest_recorder.py'), path.join(dir, `${pytestRecorderModule}.py`));
+  copyFileSync(runtimeFile('crucible_codec.py'), path.join(dir, 'crucible_codec.py'));
+}
 
 export interface RecordOptions {
   /** Calls recorded per function per process (default 20). */
@@ -66,10 +78,10 @@ export async function runTestsRecorded(plan: RunnerPlan, opts: RunTestsOptions, 
   const root = realpathSync(opts.root ?? plan.cwd);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-record-'));
   try {
-    const preload = path.join(tmp, 'crucible-record.cjs');
+    // Every Node process of the run loads the preload from where it is (it keeps itself and the other programs out of the recording).
+    const preload = runtimeFile('record-preload.cjs');
     const outDir = path.join(tmp, 'out');
-    writeFileSync(preload, recordPreload);
-    if (plan.runner === 'pytest') writeFileSync(path.join(tmp, `${pytestRecorderModule}.py`), pytestRecorder);
+    if (plan.runner === 'pytest') copyPytestRecorder(tmp);
     mkdirSync(outDir);
     const report = await runTests(recordingPlan(plan, preload, outDir, root, options.samplesPerFunction, tmp), { ...opts, root: opts.root ?? plan.cwd });
     const recording = collectRecording(outDir, root, artifacts, options.maxSamples ?? 100);

@@ -5,14 +5,27 @@
  * every process the runner started (workers, per-file subprocesses).
  * A failing test run is a result, never an exception.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { eventsFileVariable, mochaReporter, nodeTestReporter, pytestPlugin, pytestPluginModule } from './reporters';
+import { runtimeFile } from '../runtime/files';
+import { ansiEscapes, superviseWorker } from '../runtime/supervise';
 import type { RunnerPlan, RunTestsOptions, TestCaseError, TestCaseResult, TestRunReport } from './types';
 
-const tailLimit = 16_000;
+/**
+ * Crucible's own reporters (runtime/node-test-reporter.cjs, mocha-reporter.cjs,
+ * crucible_pytest_reporter.py) each write one NDJSON line per finished test:
+ * `{"file": absolute, "titlePath": [...], "status", "durationMs", "error"?}`, and
+ * `{"fileError": absolute, "message"}` for a file that could not be loaded. jest and
+ * vitest need none: their `--json` output already has this shape.
+ */
+
+/** Environment variable naming the NDJSON file the mocha reporter and the pytest plugin write. */
+const eventsFileVariable = 'CRUCIBLE_RUNNER_EVENTS';
+/** Module name of the pytest plugin (loaded with `-p`, found through PYTHONPATH). */
+const pytestPluginModule = 'crucible_pytest_reporter';
+const outputTailChars = 16_000;
 
 /** `node_modules/.bin` of `cwd` and every directory above it, nearest first, as npm puts them on PATH. */
 function binDirs(cwd: string): string[] {
@@ -172,8 +185,6 @@ interface JestLikeReport {
   }[];
 }
 
-const ansi = /\u001b\[[0-9;]*[A-Za-z]/g;
-
 function readJestLike(file: string): { events: RawEvent[]; missing: boolean } {
   if (!existsSync(file)) return { events: [], missing: true };
   let report: JestLikeReport;
@@ -185,12 +196,12 @@ function readJestLike(file: string): { events: RawEvent[]; missing: boolean } {
   const events: RawEvent[] = [];
   for (const suite of report.testResults ?? []) {
     const assertions = suite.assertionResults ?? [];
-    if (suite.status === 'failed' && assertions.length === 0) events.push({ fileError: suite.name, message: (suite.message ?? '').replace(ansi, '') });
+    if (suite.status === 'failed' && assertions.length === 0) events.push({ fileError: suite.name, message: (suite.message ?? '').replace(ansiEscapes, '') });
     for (const a of assertions) {
       const status = a.status === 'passed' ? 'passed' : a.status === 'failed' ? 'failed' : 'skipped';
       const event: RawEvent = { file: suite.name, titlePath: [...(a.ancestorTitles ?? []), a.title], status, durationMs: a.duration ?? 0 };
       if (status === 'failed') {
-        const text = (a.failureMessages ?? []).join('\n').replace(ansi, '');
+        const text = (a.failureMessages ?? []).join('\n').replace(ansiEscapes, '');
         event.error = { message: text.split('\n').find((l) => l.trim()) ?? 'failed', stack: text };
       }
       events.push(event);
@@ -212,9 +223,8 @@ type Prepare = (argv: string[], plan: RunnerPlan, tmp: string, env: NodeJS.Proce
 
 const prepare: Record<RunnerPlan['runner'], Prepare> = {
   'node-test': (argv, _plan, tmp, env, opts) => {
-    const reporter = path.join(tmp, 'node-test-reporter.mjs');
+    const reporter = runtimeFile('node-test-reporter.cjs');
     const events = path.join(tmp, 'events.ndjson');
-    writeFileSync(reporter, nodeTestReporter);
     let at = argv.indexOf('--test');
     if (opts.files) argv = replacePositionals(argv, at, valueOptions.node, opts.files);
     const count = (flag: string) => argv.filter((w) => w === flag || w.startsWith(`${flag}=`)).length;
@@ -230,9 +240,8 @@ const prepare: Record<RunnerPlan['runner'], Prepare> = {
     return { argv, env, collect: () => readNdjson(events) };
   },
   mocha: (argv, _plan, tmp, env, opts) => {
-    const reporter = path.join(tmp, 'mocha-reporter.cjs');
+    const reporter = runtimeFile('mocha-reporter.cjs');
     const events = path.join(tmp, 'events.ndjson');
-    writeFileSync(reporter, mochaReporter);
     argv = withoutOptions(argv, ['--reporter', '-R', '--reporter-option', '--reporter-options', '-O']);
     const at = runnerIndex(argv, ['mocha', '_mocha']);
     if (opts.files) argv = replacePositionals(withoutOptions(argv, ['--spec']), at, valueOptions.mocha, opts.files);
@@ -266,7 +275,8 @@ const prepare: Record<RunnerPlan['runner'], Prepare> = {
   },
   pytest: (argv, _plan, tmp, env, opts) => {
     const events = path.join(tmp, 'events.ndjson');
-    writeFileSync(path.join(tmp, `${pytestPluginModule}.py`), pytestPlugin);
+    // A copy in the run's own directory: that directory goes on PYTHONPATH, and only the plugin should become importable.
+    copyFileSync(runtimeFile('crucible_pytest_reporter.py'), path.join(tmp, `${pytestPluginModule}.py`));
     const exe = path.basename(argv[0]);
     let at: number;
     if (exe === 'pytest' || exe === 'py.test') {
@@ -389,94 +399,27 @@ interface SpawnOutcome {
   spawnError?: NodeJS.ErrnoException;
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is already gone
-  }
-}
-
-function groupExists(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** SIGKILLs what is left of the group and waits (up to 2 s) until the kernel has removed it. */
-async function reapGroup(pid: number): Promise<void> {
-  killGroup(pid, 'SIGKILL');
-  for (let waited = 0; waited < 2000 && groupExists(pid); waited += 25) await new Promise((r) => setTimeout(r, 25));
-}
-
-/** Runs argv in a new process group, streams its lines, and stops the whole group on timeout or abort. */
-function spawnGroup(argv: string[], cwd: string, env: NodeJS.ProcessEnv, opts: RunTestsOptions): Promise<SpawnOutcome> {
-  return new Promise((resolve) => {
-    const outcome: SpawnOutcome = { exitCode: null, signal: null, timedOut: false, cancelled: false, outputTail: '' };
-    let tail = '';
-    const child = spawn(argv[0], argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const pending: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-    const emit = (raw: string, stream: 'stdout' | 'stderr') => {
-      // Runners colour their output when they think a CI log or TTY reads it (vitest does under
-      // CI=true); the output channel and the error tails are plain text, so colours are dropped.
-      const line = raw.replace(ansi, '');
-      tail += `${line}\n`;
-      if (tail.length > tailLimit * 2) tail = tail.slice(-tailLimit);
-      opts.onOutput?.(line, stream);
-    };
-    for (const stream of ['stdout', 'stderr'] as const) {
-      child[stream].setEncoding('utf8');
-      child[stream].on('data', (chunk: string) => {
-        const lines = (pending[stream] + chunk).split(/\r?\n/);
-        pending[stream] = lines.pop() ?? '';
-        for (const line of lines) emit(line, stream);
-      });
-    }
-    let killTimer: NodeJS.Timeout | undefined;
-    let exitTimer: NodeJS.Timeout | undefined;
-    const stop = () => {
-      if (child.pid === undefined || killTimer) return;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), opts.killGraceMs ?? 2000);
-    };
-    const timer = setTimeout(() => {
-      outcome.timedOut = true;
-      stop();
-    }, opts.timeoutMs);
-    const onAbort = () => {
-      outcome.cancelled = true;
-      stop();
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      clearTimeout(exitTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      for (const stream of ['stdout', 'stderr'] as const) if (pending[stream]) emit(pending[stream], stream);
-      outcome.outputTail = tail.slice(-tailLimit);
-      // Nothing the run started may outlive it (a stray worker, a server a test forgot to close).
-      if (child.pid === undefined) resolve(outcome);
-      else void reapGroup(child.pid).then(() => resolve(outcome));
-    };
-    child.on('error', (err) => {
-      outcome.spawnError = err;
-      finish();
-    });
-    child.on('exit', (code, signal) => {
-      outcome.exitCode = code;
-      outcome.signal = signal;
-      // A grandchild still holding the pipes would keep 'close' from coming: give it a moment.
-      exitTimer = setTimeout(finish, 1000);
-    });
-    child.on('close', finish);
+/** Runs argv in a new process group, streams its lines, and stops the whole group (SIGTERM, then SIGKILL) on timeout or abort. */
+async function spawnGroup(argv: string[], cwd: string, env: NodeJS.ProcessEnv, opts: RunTestsOptions): Promise<SpawnOutcome> {
+  const end = await superviseWorker({
+    program: { command: argv[0] },
+    args: argv.slice(1),
+    cwd,
+    env,
+    timeLimitMs: opts.timeoutMs,
+    termGraceMs: opts.killGraceMs ?? 2000,
+    tailChars: outputTailChars,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    // The output channel and the error tails are plain text: the supervisor drops colours.
+    onOutput: (line, stream) => opts.onOutput?.(line, stream),
+    ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
   });
+  return {
+    exitCode: end.exitCode,
+    signal: end.signal,
+    timedOut: end.how === 'timedOut',
+    cancelled: end.how === 'cancelled',
+    outputTail: end.tail,
+    ...(end.spawnError ? { spawnError: end.spawnError } : {}),
+  };
 }

@@ -1,18 +1,18 @@
 /**
  * Steps `determinism` and `differential`: the original and the candidate called on the
- * same inputs in an isolated worker process (differentialWorker.ts), which is killed
- * at a time limit and has a heap limit. The worker runs in the scratch copy (cwd), so
- * a write by the candidate lands there and is seen, never in the user's workspace.
+ * same inputs in an isolated worker process (runtime/differential-worker.cjs) under the
+ * supervisor (runtime/supervise.ts): its own process group, killed at a time limit, with a
+ * heap limit. The worker runs in the scratch copy (cwd), so a write by the candidate lands
+ * there and is seen, never in the user's workspace.
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { JsonValue } from '../../evidence/model';
 import { resolveFrom, tsExtensions, workerEnv } from '../../evidence/bench/replay';
-import { benchWorkerSource } from '../../evidence/bench/worker';
-import { differentialWorkerSource } from './differentialWorker';
+import { runtimeFile } from '../../evidence/runtime/files';
+import { describeWorkerEnd, superviseWorker } from '../../evidence/runtime/supervise';
 
 export interface DifferentialJob {
   /** Scratch copy: the worker's cwd, where tsx is resolved. */
@@ -49,8 +49,15 @@ interface Phase {
   input?: number;
 }
 
+type WorkerMessage =
+  | Phase
+  | { type: 'done'; compared: number; notes: string[]; threw: number[] }
+  | { type: 'nondeterministic' | 'differs'; input: number; detail: string }
+  | { type: 'sideEffect'; what: 'globals' | 'files' | 'stray'; detail: string }
+  | { type: 'fail'; reason: string; variant?: string };
+
 export async function runDifferential(job: DifferentialJob): Promise<DifferentialOutcome> {
-  const execArgv = [`--max-old-space-size=${job.memoryMb}`];
+  const execArgv: string[] = [];
   if (tsExtensions.has(path.extname(job.originalFile).toLowerCase())) {
     const tsx = resolveFrom(job.dir, 'tsx');
     if (!tsx) return { kind: 'failed', cause: 'load', reason: 'cannot load TypeScript without tsx in the workspace (a dev dependency)' };
@@ -58,16 +65,11 @@ export async function runDifferential(job: DifferentialJob): Promise<Differentia
   }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'crucible-verify-'));
   try {
-    const workerFile = path.join(tmp, 'crucible-differential-worker.cjs');
-    const benchFile = path.join(tmp, 'crucible-bench-worker.cjs');
     const jobFile = path.join(tmp, 'job.json');
-    writeFileSync(workerFile, differentialWorkerSource);
-    writeFileSync(benchFile, benchWorkerSource);
     const started = Date.now();
     writeFileSync(
       jobFile,
       JSON.stringify({
-        benchWorker: benchFile,
         original: { file: job.originalFile, qualifiedName: job.qualifiedName },
         candidate: { file: job.candidateFile, qualifiedName: job.qualifiedName },
         inputs: job.inputs.map((args) => ({ args })),
@@ -78,71 +80,50 @@ export async function runDifferential(job: DifferentialJob): Promise<Differentia
         maxDrain: 10_000,
       }),
     );
-    return await new Promise<DifferentialOutcome>((resolve) => {
-      const group = process.platform !== 'win32';
-      let child: ReturnType<typeof fork>;
-      try {
-        child = fork(workerFile, [jobFile], { cwd: job.dir, env: workerEnv(), execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: group, serialization: 'json' });
-      } catch (err) {
-        resolve({ kind: 'failed', cause: 'other', reason: `cannot start the verification worker: ${(err as Error).message}` });
-        return;
-      }
-      let stderr = '';
-      child.stdout?.resume();
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (chunk: string) => {
-        stderr += chunk;
-        if (stderr.length > 8000) stderr = stderr.slice(-4000);
-      });
-      let last: Phase | undefined;
-      let settled = false;
-      const startedAt = performance.now();
-      let candidateAt: number | undefined;
-      const kill = () => {
-        if (child.pid === undefined) return;
-        try {
-          if (group) process.kill(-child.pid, 'SIGKILL');
-          else child.kill('SIGKILL');
-        } catch {
-          // gone
-        }
-      };
-      const finish = (o: DifferentialOutcome) => {
-        if (settled) return;
-        settled = true;
-        const end = performance.now();
-        job.timings = { originalMs: Math.round((candidateAt ?? end) - startedAt), candidateMs: Math.round(candidateAt === undefined ? 0 : end - candidateAt) };
-        clearTimeout(timer);
-        job.signal?.removeEventListener('abort', onAbort);
-        kill();
-        resolve(o);
-      };
-      const where = (): { variant?: string; input?: number } => (last ? { ...(last.variant ? { variant: last.variant } : {}), ...(last.input !== undefined ? { input: last.input } : {}) } : {});
-      const timer = setTimeout(() => {
-        finish({ kind: 'failed', cause: 'timeout', reason: `still running after ${(job.timeLimitMs / 1000).toFixed(1)} s: the worker was killed`, ...where() });
-      }, job.timeLimitMs);
-      const onAbort = () => finish({ kind: 'failed', cause: 'cancelled', reason: 'cancelled' });
-      if (job.signal?.aborted) onAbort();
-      else job.signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('message', (m: { type: string } & Record<string, unknown>) => {
+    let last: Phase | undefined;
+    let answer: DifferentialOutcome | undefined;
+    const startedAt = performance.now();
+    let candidateAt: number | undefined;
+    let answeredAt: number | undefined;
+    const end = await superviseWorker<WorkerMessage>({
+      program: { node: runtimeFile('differential-worker.cjs'), execArgv },
+      args: [jobFile],
+      cwd: job.dir,
+      env: workerEnv(),
+      messages: 'ipc',
+      timeLimitMs: job.timeLimitMs,
+      memoryLimitMb: job.memoryMb,
+      ...(job.signal ? { signal: job.signal } : {}),
+      onMessage: (m, stop) => {
         if (m.type === 'phase') {
-          last = m as unknown as Phase;
-          if (last.variant === 'candidate' && last.phase === 'call' && candidateAt === undefined) candidateAt = performance.now();
-        } else if (m.type === 'done') finish({ kind: 'done', compared: m.compared as number, notes: m.notes as string[], threw: m.threw as number[] });
-        else if (m.type === 'nondeterministic' || m.type === 'differs') finish({ kind: m.type, input: m.input as number, detail: m.detail as string });
-        else if (m.type === 'sideEffect') finish({ kind: 'sideEffect', what: m.what as 'globals' | 'files' | 'stray', detail: m.detail as string });
-        else if (m.type === 'fail') finish({ kind: 'failed', cause: 'load', reason: m.reason as string, ...(m.variant ? { variant: m.variant as string } : {}) });
-      });
-      child.on('error', (err) => finish({ kind: 'failed', cause: 'other', reason: `cannot start the verification worker: ${err.message}` }));
-      child.on('exit', (code, signal) => {
-        setTimeout(() => {
-          const oom = /heap out of memory|Allocation failed|Reached heap limit/i.test(stderr);
-          const tail = stderr.trim().split('\n').filter((l) => l.trim() && !/^\s*(at |\d+: 0x|<--- |\[\d+:0x)/.test(l)).slice(-3).join(' | ');
-          if (oom) finish({ kind: 'failed', cause: 'memory', reason: `ran out of memory (heap limit ${job.memoryMb} MB)`, ...where() });
-          else finish({ kind: 'failed', cause: 'exit', reason: `the process ended ${signal ? `by ${signal}` : `with code ${code}`} before reporting (does it call process.exit?)${tail ? `: ${tail.slice(0, 300)}` : ''}`, ...where() });
-        }, 100);
-      });
+          last = m;
+          if (m.variant === 'candidate' && m.phase === 'call' && candidateAt === undefined) candidateAt = performance.now();
+          return;
+        }
+        if (m.type === 'done') answer = { kind: 'done', compared: m.compared, notes: m.notes, threw: m.threw };
+        else if (m.type === 'nondeterministic' || m.type === 'differs') answer = { kind: m.type, input: m.input, detail: m.detail };
+        else if (m.type === 'sideEffect') answer = { kind: 'sideEffect', what: m.what, detail: m.detail };
+        else if (m.type === 'fail') answer = { kind: 'failed', cause: 'load', reason: m.reason, ...(m.variant ? { variant: m.variant } : {}) };
+        answeredAt = performance.now();
+        stop();
+      },
     });
+    // Timings end at the answer (or at the end of the worker), not when its group is gone.
+    const endAt = answeredAt ?? performance.now();
+    job.timings = { originalMs: Math.round((candidateAt ?? endAt) - startedAt), candidateMs: Math.round(candidateAt === undefined ? 0 : endAt - candidateAt) };
+    if (answer) return answer;
+    const where = last ? { ...(last.variant ? { variant: last.variant } : {}), ...(last.input !== undefined ? { input: last.input } : {}) } : {};
+    const reason = describeWorkerEnd(end, { name: 'the verification worker', exitHint: '(does it call process.exit?)' });
+    switch (end.how) {
+      case 'cancelled':
+        return { kind: 'failed', cause: 'cancelled', reason };
+      case 'timedOut':
+        return { kind: 'failed', cause: 'timeout', reason, ...where };
+      case 'exited':
+        return { kind: 'failed', cause: end.outOfMemory ? 'memory' : 'exit', reason, ...where };
+      default:
+        return { kind: 'failed', cause: 'other', reason };
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -1,11 +1,10 @@
+// @ts-check
 /**
- * The differential worker, kept as source text (like the benchmark worker) and written
- * to a temp directory per verification. `differential.ts` forks it in its own process
- * group with `--max-old-space-size`, tsx's loader for TypeScript, cwd = the scratch copy
- * of the workspace, and a job file (`argv[2]`, JSON):
+ * The differential worker: `differential.ts` forks it (through supervise.ts) in its own
+ * process group with `--max-old-space-size`, tsx's loader for TypeScript, cwd = the
+ * scratch copy of the workspace, and a job file (`argv[2]`, JSON):
  *
- *   { benchWorker (path of the benchmark worker's source, for `revive` and `locate`),
- *     original: { file, qualifiedName }, candidate: { file, qualifiedName },
+ *   { original: { file, qualifiedName }, candidate: { file, qualifiedName },
  *     inputs: [{ args (recorder encoding) }], recorded (how many inputs are recorded calls),
  *     softDeadline (epoch ms: generated inputs past it are dropped), maxDrain }
  *
@@ -24,39 +23,57 @@
  * `{type:'phase', variant, pass, input}` goes out before each call, so a kill at the
  * time limit or an out-of-memory crash can say on which input and in which variant.
  */
-import { workerModuleHelpers } from '../../evidence/bench/worker';
-
-export const differentialWorkerSource = String.raw`'use strict';
+'use strict';
 const fs = require('fs');
 const path = require('path');
-const url = require('url');
 const util = require('util');
+const { revive, locate, loadModule, message, send, tell } = require('./worker-common.cjs');
 
-${workerModuleHelpers}
+/**
+ * @typedef {'original' | 'candidate'} Which
+ * @typedef {{ file: string, qualifiedName: string }} Target
+ * @typedef {{
+ *   original: Target, candidate: Target, inputs: { args: any[] }[], recorded: number,
+ *   softDeadline: number, maxDrain: number,
+ * }} Job
+ * @typedef {import('./worker-common.cjs').Located} Located
+ * @typedef {{
+ *   kind: 'return' | 'throw' | 'generator', value: any, error: any, async: boolean,
+ *   items: any[] | undefined, args: any[], truncated?: boolean, threwWhileDraining?: boolean,
+ * }} Outcome  what one call did: returned (a promise of) a value, threw, or yielded items
+ * @typedef {Map<PropertyKey, { data: boolean, value?: unknown }>} GlobalsSnapshot
+ * @typedef {Map<string, string> | null} FilesSnapshot  size and mtime per file; null: too many files
+ */
+
+/** @param {unknown} v */
 function show(v) {
   let s;
   try { s = util.inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 12, maxStringLength: 80 }); } catch (e) { s = '<unprintable>'; }
   return s.length > 200 ? s.slice(0, 200) + '…' : s;
 }
-function send(msg) {
-  return new Promise((resolve) => { try { process.send(msg, () => resolve()); } catch (e) { resolve(); } });
-}
-function tell(p) { try { process.send(Object.assign({ type: 'phase' }, p)); } catch (e) {} }
 
-
+/** @param {object} o */
 function className(o) {
   const proto = Object.getPrototypeOf(o);
   if (proto === null) return 'null-prototype object';
   const d = Object.getOwnPropertyDescriptor(proto, 'constructor');
   return (d && typeof d.value === 'function' && d.value.name) || 'anonymous class';
 }
-const tag = (o) => Object.prototype.toString.call(o);
+const tag = (/** @type {unknown} */ o) => Object.prototype.toString.call(o);
+/** @param {unknown} k */
 function isPrimitiveKey(k) { return k === null || (typeof k !== 'object' && typeof k !== 'function'); }
 
 // The first difference between a (the original's) and b (the candidate's), as text, or null.
 // Distinguishes NaN from other numbers (equal to itself), -0 from 0, a missing property from
 // one that is undefined, an array hole from undefined, the class of instances (by name: the
 // two modules are separate copies), Map and Set contents (not their order), Dates by time.
+/**
+ * @param {any} a
+ * @param {any} b
+ * @param {string} at where in the value, as text
+ * @param {Map<unknown, unknown>} [seen] pairs already compared (cycles)
+ * @returns {string | null}
+ */
 function diff(a, b, at, seen) {
   if (Object.is(a, b)) return null;
   const ta = typeof a, tb = typeof b;
@@ -89,7 +106,10 @@ function diff(a, b, at, seen) {
     return extraKeys(a, b, at, seen, false);
   }
   if (ArrayBuffer.isView(a) || tag(a) === '[object ArrayBuffer]') {
-    const xa = ArrayBuffer.isView(a) ? a : new Uint8Array(a), xb = ArrayBuffer.isView(b) ? b : new Uint8Array(b);
+    /** @type {any} */
+    const xa = ArrayBuffer.isView(a) ? a : new Uint8Array(a);
+    /** @type {any} */
+    const xb = ArrayBuffer.isView(b) ? b : new Uint8Array(b);
     const la = xa.length !== undefined ? xa.length : xa.byteLength, lb = xb.length !== undefined ? xb.length : xb.byteLength;
     if (la !== lb) return at + ': length ' + la + ' vs ' + lb;
     if (xa.length !== undefined) for (let i = 0; i < la; i++) if (!Object.is(xa[i], xb[i])) return at + '[' + i + ']: ' + show(xa[i]) + ' vs ' + show(xb[i]);
@@ -127,8 +147,16 @@ function diff(a, b, at, seen) {
 }
 
 // Own enumerable string keys (array indices excluded for arrays): same set, same values.
+/**
+ * @param {any} a
+ * @param {any} b
+ * @param {string} at
+ * @param {Map<unknown, unknown>} seen
+ * @param {boolean} isArray
+ * @returns {string | null}
+ */
 function extraKeys(a, b, at, seen, isArray) {
-  const keys = (o) => Object.keys(o).filter((k) => !(isArray && /^(0|[1-9][0-9]*)$/.test(k)));
+  const keys = (/** @type {object} */ o) => Object.keys(o).filter((k) => !(isArray && /^(0|[1-9][0-9]*)$/.test(k)));
   const ka = keys(a), kb = keys(b);
   const sb = new Set(kb);
   for (const k of ka) if (!sb.has(k)) return at + '.' + k + ': ' + show(a[k]) + ' vs missing';
@@ -145,12 +173,21 @@ function extraKeys(a, b, at, seen, isArray) {
   return null;
 }
 
+/** @param {any} r */
 function isThenable(r) { return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function'; }
 
+/**
+ * Calls the function once; awaits a promise, drains a generator (up to maxDrain items).
+ * @param {Located} v
+ * @param {any[]} args
+ * @param {number} maxDrain
+ * @returns {Promise<Outcome>}
+ */
 async function invoke(v, args, maxDrain) {
+  /** @type {Outcome} */
   const out = { kind: 'return', value: undefined, error: undefined, async: false, items: undefined, args };
   let r;
-  try { r = Reflect.apply(v.fn, v.thisArg, args); }
+  try { r = Reflect.apply(/** @type {Function} */ (v.fn), v.thisArg, args); }
   catch (e) { out.kind = 'throw'; out.error = e; return out; }
   const t = r !== null && typeof r === 'object' ? tag(r) : '';
   if (t === '[object Generator]' || t === '[object AsyncGenerator]') {
@@ -177,6 +214,7 @@ async function invoke(v, args, maxDrain) {
   return out;
 }
 
+/** @param {any} e */
 function thrownText(e) {
   if (e instanceof Error || (e && typeof e === 'object' && typeof e.message === 'string')) {
     const ctor = e && e.constructor && e.constructor.name;
@@ -185,6 +223,10 @@ function thrownText(e) {
   return show(e);
 }
 
+/**
+ * @param {any} a
+ * @param {any} b
+ */
 function errorDiff(a, b) {
   const ea = a instanceof Error || (a && typeof a === 'object' && typeof a.message === 'string');
   const eb = b instanceof Error || (b && typeof b === 'object' && typeof b.message === 'string');
@@ -196,6 +238,7 @@ function errorDiff(a, b) {
   return diff(a, b, 'the thrown value');
 }
 
+/** @param {Outcome} o */
 function describe(o) {
   if (o.kind === 'throw') return 'threw ' + thrownText(o.error);
   if (o.kind === 'generator') return 'yielded ' + show(o.items) + (o.error !== undefined ? ' then threw ' + thrownText(o.error) : '');
@@ -203,6 +246,11 @@ function describe(o) {
 }
 
 // The first difference between two outcomes of the same input, as a sentence, or null.
+/**
+ * @param {Outcome} a the original's first run
+ * @param {Outcome} b the original's second run, or the candidate's
+ * @param {Which} who whose b is
+ */
 function compareOutcomes(a, b, who) {
   const other = who === 'candidate' ? 'the candidate' : 'the second run';
   if (a.kind !== b.kind) return 'the original ' + describe(a) + ', ' + other + ' ' + describe(b);
@@ -235,7 +283,12 @@ function globalsSnapshot() {
   }
   return m;
 }
+/**
+ * @param {GlobalsSnapshot} before
+ * @param {GlobalsSnapshot} after
+ */
 function globalChanges(before, after) {
+  /** @type {string[]} */
   const out = [];
   for (const [k, v] of after) {
     const p = before.get(k);
@@ -247,11 +300,17 @@ function globalChanges(before, after) {
 }
 
 const skippedDirs = new Set(['node_modules', '.git', '.crucible']);
+/**
+ * @param {string} root
+ * @param {number} limit
+ * @returns {FilesSnapshot}
+ */
 function filesSnapshot(root, limit) {
+  /** @type {Map<string, string>} */
   const files = new Map();
   const stack = [''];
   while (stack.length > 0) {
-    const rel = stack.pop();
+    const rel = /** @type {string} */ (stack.pop());
     let entries;
     try { entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true }); } catch (e) { continue; }
     for (const e of entries) {
@@ -263,8 +322,13 @@ function filesSnapshot(root, limit) {
   }
   return files;
 }
+/**
+ * @param {FilesSnapshot} before
+ * @param {FilesSnapshot} after
+ */
 function fileChanges(before, after) {
   if (!before || !after) return [];
+  /** @type {string[]} */
   const out = [];
   for (const [k, v] of after) {
     if (!before.has(k)) out.push('creates ' + k);
@@ -275,23 +339,26 @@ function fileChanges(before, after) {
 }
 
 async function main() {
+  /** @type {Job} */
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  const bench = require(job.benchWorker);
+  /** @type {string[]} */
   const notes = [];
+  /** @type {Which} */
   let current = 'original';
   const strays = { original: 0, candidate: 0 };
   let strayText = '';
   process.on('unhandledRejection', (e) => { strays[current]++; strayText = strayText || message(e); });
   process.on('uncaughtException', (e) => { strays[current]++; strayText = strayText || message(e); });
 
-  const variants = {};
-  for (const which of ['original', 'candidate']) {
+  /** @type {Record<Which, Located>} */
+  const variants = /** @type {any} */ ({});
+  for (const which of /** @type {Which[]} */ (['original', 'candidate'])) {
     tell({ phase: 'load', variant: which });
     current = which;
     let mod;
     try { mod = await loadModule(job[which].file); }
     catch (e) { return send({ type: 'fail', variant: which, reason: 'cannot load the ' + which + '\'s module: ' + message(e) }); }
-    const found = bench.locate(mod, job[which].qualifiedName);
+    const found = locate(mod, job[which].qualifiedName);
     if (found.reason) return send({ type: 'fail', variant: which, reason: found.reason });
     variants[which] = found;
   }
@@ -303,6 +370,7 @@ async function main() {
 
   // The original, twice. Generated inputs past the soft deadline are dropped (first pass only).
   let n = job.inputs.length;
+  /** @type {Outcome[]} */
   const first = [];
   current = 'original';
   for (let pass = 0; pass < 2; pass++) {
@@ -314,7 +382,7 @@ async function main() {
       }
       tell({ phase: 'call', variant: 'original', pass, input: i });
       let args;
-      try { args = bench.revive(job.inputs[i].args); }
+      try { args = revive(job.inputs[i].args); }
       catch (e) { return send({ type: 'fail', reason: 'cannot rebuild the arguments of input #' + i + ': ' + message(e) }); }
       const out = await invoke(variants.original, args, job.maxDrain);
       if (pass === 0) first.push(out);
@@ -334,7 +402,7 @@ async function main() {
   current = 'candidate';
   for (let i = 0; i < n; i++) {
     tell({ phase: 'call', variant: 'candidate', pass: 0, input: i });
-    const args = bench.revive(job.inputs[i].args);
+    const args = revive(job.inputs[i].args);
     const out = await invoke(variants.candidate, args, job.maxDrain);
     const d = compareOutcomes(first[i], out, 'candidate');
     if (d) return send({ type: 'differs', input: i, detail: d });
@@ -360,4 +428,3 @@ main().then(
   () => { clearInterval(keepAlive); process.exit(0); },
   async (e) => { await send({ type: 'fail', reason: 'differential worker failed: ' + message(e) }); process.exit(0); },
 );
-`;

@@ -1,8 +1,8 @@
+// @ts-check
 /**
- * The benchmark worker, kept as source text (like the runners' reporters and the
- * recording preload) and written to a temp directory per benchmark: replay.ts
- * forks it with `--max-old-space-size`, `--expose-gc` and, for TypeScript, tsx's
- * loader (`--import`), and gives it a job file (`argv[2]`, JSON):
+ * The benchmark worker: replay.ts forks it (through supervise.ts) with
+ * `--max-old-space-size`, `--expose-gc` and, for TypeScript, tsx's loader
+ * (`--import`), and gives it a job file (`argv[2]`, JSON):
  *
  *   { variants: [{ label, file (absolute), qualifiedName }],
  *     calls: [{ args (recorded JSON), threw }],
@@ -28,119 +28,33 @@
  *    ns per call. Arguments are rebuilt from the recording for every invocation
  *    (before the clock starts), a minor GC runs before each sample (outside it).
  *
- * If `require.main !== module` (a test requiring it) it only exports `revive` and `locate`.
+ * If `require.main !== module` (a test requiring it) it only exports `revive` and `locate`
+ * (from worker-common.cjs).
  */
-/**
- * Functions both worker sources need (this one and the verification's differential worker):
- * loading a workspace module (require, else import for ESM) and printing a thrown value.
- * Needs `path` and `url` in scope.
- */
-export const workerModuleHelpers = String.raw`async function loadModule(file) {
-  const ext = path.extname(file).toLowerCase();
-  if (ext !== '.mjs' && ext !== '.mts') {
-    try { return require(file); }
-    catch (e) { if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE')) throw e; }
-  }
-  return await import(url.pathToFileURL(file).href);
-}
-
-function message(e) {
-  if (e && typeof e === 'object' && 'message' in e) return (e.name ? e.name + ': ' : '') + e.message;
-  try { return String(e); } catch (x) { return 'a value that cannot be printed'; }
-}`;
-
-export const benchWorkerSource = String.raw`'use strict';
+'use strict';
 const fs = require('fs');
-const path = require('path');
-const url = require('url');
+const { revive, locate, loadModule, message, send, tell } = require('./worker-common.cjs');
 
-const TYPED = {
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
-};
-
-// Rebuilds a value from the recorder's JSON-safe encoding (record/preload.ts). Every call
-// returns new objects: this is the deep clone that keeps one invocation's mutations away
-// from the next (used instead of structuredClone, which would turn a Buffer into a
-// Uint8Array and drop an Error's own properties).
-function revive(v) {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    const a = new Array(v.length);
-    for (let i = 0; i < v.length; i++) a[i] = revive(v[i]);
-    return a;
-  }
-  const t = v.__type;
-  if (typeof t === 'string') {
-    switch (t) {
-      case 'undefined': return undefined;
-      case 'number': return v.value === '-0' ? -0 : Number(v.value);
-      case 'bigint': return BigInt(v.value);
-      case 'Date': return new Date(v.value === 'Invalid Date' ? NaN : v.value);
-      case 'RegExp': { const s = String(v.value); const i = s.lastIndexOf('/'); return new RegExp(s.slice(1, i), s.slice(i + 1)); }
-      case 'Map': return new Map(v.entries.map((e) => [revive(e[0]), revive(e[1])]));
-      case 'Set': return new Set(v.values.map(revive));
-      case 'Error': {
-        const e = new Error(String(v.message));
-        if (v.name !== 'Error') Object.defineProperty(e, 'name', { value: String(v.name), writable: true, configurable: true, enumerable: false });
-        for (const k of Object.keys(v)) if (k !== '__type' && k !== 'name' && k !== 'message') e[k] = revive(v[k]);
-        return e;
-      }
-      case 'Buffer': return Buffer.from(v.values);
-      default:
-        if (TYPED[t]) return TYPED[t].from(t.startsWith('Big') ? v.values.map((x) => BigInt(x)) : v.values);
-        throw new Error('cannot rebuild a recorded ' + t);
-    }
-  }
-  const o = {};
-  for (const k of Object.keys(v)) {
-    if (k === '__proto__') Object.defineProperty(o, k, { value: revive(v[k]), writable: true, enumerable: true, configurable: true });
-    else o[k] = revive(v[k]);
-  }
-  return o;
-}
-
-const FnToString = Function.prototype.toString;
-function isClass(fn) {
-  try { return /^class[\s{]/.test(FnToString.call(fn)); } catch (e) { return false; }
-}
-function isObj(v) { return v !== null && (typeof v === 'object' || typeof v === 'function'); }
-
-// The function named by an artifact's qualified name in a module's exports:
-// { fn, thisArg } or { reason }.
-function locate(mod, qualifiedName) {
-  const parts = qualifiedName.split('.');
-  const roots = [mod];
-  if (isObj(mod) && isObj(mod.default) && mod.default !== mod) roots.push(mod.default);
-  let why = 'is not exported by its module (only exported functions, static methods and functions of exported objects can be replayed)';
-  for (const root of roots) {
-    let value;
-    if (isObj(root) && parts[0] in root) value = root[parts[0]];
-    else if (typeof root === 'function' && root.name === parts[0]) value = root;
-    else continue;
-    let holder;
-    let found = true;
-    for (let i = 1; i < parts.length && found; i++) {
-      const p = parts[i];
-      if (typeof value === 'function' && p in value && value[p] !== Function.prototype[p]) { holder = value; value = value[p]; }
-      else if (typeof value === 'function' && isObj(value.prototype) && p in value.prototype) {
-        return { reason: qualifiedName + ' is an instance method: it needs an instance as this, and the recorder does not serialise the receiver of a call, so its calls cannot be replayed (only static methods and functions can)' };
-      }
-      else if (isObj(value) && typeof value !== 'function' && p in value) { holder = value; value = value[p]; }
-      else found = false;
-    }
-    if (!found) { why = 'is not reachable from its module\'s exports'; continue; }
-    if (typeof value !== 'function') return { reason: qualifiedName + ' is exported but is not a function' };
-    if (isClass(value)) return { reason: qualifiedName + ' is a class: constructors are not benchmarked (its static methods are)' };
-    return { fn: value, thisArg: holder };
-  }
-  return { reason: qualifiedName + ' ' + why };
-}
-
-${workerModuleHelpers}
+/**
+ * @typedef {{
+ *   variants: { label: string, file: string, qualifiedName: string }[],
+ *   calls: { args: any[], threw: boolean }[],
+ *   deadline: number, warmupMs: number, maxSamples: number, minSampleNs: number, maxSampleNs: number, maxInvocationsPerSample: number,
+ * }} Job
+ * @typedef {{ sink: unknown, diverged: number, error: unknown }} RunState
+ * @typedef {(fn: Function, self: unknown, sets: unknown[][], expect: boolean[], n: number, state: RunState, hr: () => bigint) => number | Promise<number>} Runner
+ * @typedef {{
+ *   label: string, fn: Function, thisArg: unknown, async: boolean, batch: number,
+ *   samplesNs: number[], warm: number[], state: RunState, run?: Runner, wallPerPass?: number,
+ * }} Variant
+ */
 
 // One runner per variant, compiled from its own source so each has its own call-site
 // feedback (a shared loop would turn polymorphic and slow every variant down).
+/**
+ * @param {boolean} async
+ * @returns {Runner}
+ */
 function makeRunner(async) {
   const body = async
     ? 'return async function run(fn, self, sets, expect, n, state, hr) {' +
@@ -163,18 +77,13 @@ function makeRunner(async) {
   return new Function(body)();
 }
 
-function send(msg) {
-  return new Promise((resolve) => {
-    try { process.send(msg, () => resolve()); } catch (e) { resolve(); }
-  });
-}
-function tell(p) { try { process.send(Object.assign({ type: 'phase' }, p)); } catch (e) {} }
 
 function minorGc() {
   if (typeof global.gc !== 'function') return;
   try { global.gc({ type: 'minor' }); } catch (e) { try { global.gc(); } catch (x) {} }
 }
 
+/** @param {number[]} xs */
 function median(xs) {
   const s = xs.slice().sort((a, b) => a - b);
   const n = s.length;
@@ -182,14 +91,17 @@ function median(xs) {
 }
 
 async function main() {
+  /** @type {Job} */
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   const deadline = job.deadline;
   const hr = process.hrtime.bigint;
+  /** @type {string[]} */
   const notes = [];
   let strayRejections = 0;
   process.on('unhandledRejection', () => { strayRejections++; });
 
   // 1. load and locate
+  /** @type {Variant[]} */
   const variants = [];
   for (const v of job.variants) {
     tell({ phase: 'load', variant: v.label });
@@ -198,7 +110,7 @@ async function main() {
     catch (e) { return send({ type: 'fail', variant: v.label, reason: 'cannot load ' + v.file + ': ' + message(e) }); }
     const found = locate(mod, v.qualifiedName);
     if (found.reason) return send({ type: 'fail', variant: v.label, reason: found.reason });
-    variants.push({ label: v.label, fn: found.fn, thisArg: found.thisArg, async: false, batch: 1, samplesNs: [], warm: [], state: { sink: undefined, diverged: -1, error: undefined } });
+    variants.push({ label: v.label, fn: /** @type {Function} */ (found.fn), thisArg: found.thisArg, async: false, batch: 1, samplesNs: [], warm: [], state: { sink: undefined, diverged: -1, error: undefined } });
   }
 
   // 2. verification pass (also: which variants are async, and how many calls fit the budget)
@@ -236,16 +148,19 @@ async function main() {
   if (rejected > 0) notes.push(rejected + ' replayed call(s) returned a promise that rejected (the recorder does not await promises, so this cannot be compared with the recording)');
 
   // Arguments that hold only primitives cannot be mutated: one array serves every invocation.
+  /** @type {(unknown[] | null)[]} */
   const shared = [];
+  /** @type {number[]} */
   const argWeight = [];
   for (let i = 0; i < n; i++) {
     const a = revive(calls[i].args);
-    shared.push(a.every((x) => x === null || (typeof x !== 'object' && typeof x !== 'function')) ? a : null);
+    shared.push(a.every((/** @type {unknown} */ x) => x === null || (typeof x !== 'object' && typeof x !== 'function')) ? a : null);
     argWeight.push(shared[i] ? 0 : JSON.stringify(calls[i].args).length);
   }
   const weightPerPass = argWeight.reduce((s, w) => s + w, 0);
   // Bound the arguments rebuilt for one sample (memory): invocations, and characters of recorded JSON.
   const maxBatch = Math.max(1, Math.min(Math.floor(job.maxInvocationsPerSample / n), weightPerPass > 0 ? Math.floor(20e6 / weightPerPass) : Infinity));
+  /** @param {number} batch */
   function argSets(batch) {
     const sets = new Array(batch * n);
     let k = 0;
@@ -259,17 +174,19 @@ async function main() {
   // promote them to the old generation first. Garbage from the previous sample is
   // collected before (outside the clock) so no variant pays for another's.
   const objectArgs = shared.some((a) => a === null);
+  /** @param {Variant} v */
   function sample(v) {
     const w0 = hr();
     minorGc();
     const sets = argSets(v.batch);
     if (objectArgs) { minorGc(); minorGc(); }
-    const ns = v.run(v.fn, v.thisArg, sets, expect, n, v.state, hr);
+    const ns = /** @type {Runner} */ (v.run)(v.fn, v.thisArg, sets, expect, n, v.state, hr);
     // Wall time of the whole sample per pass: rebuilding large arguments and the GCs can
     // cost far more than the timed calls, and the batch must not outgrow the budget for it.
     v.wallPerPass = Number(hr() - w0) / v.batch;
     return ns;
   }
+  /** @param {Variant} v */
   function diverged(v) {
     if (v.state.diverged < 0) return undefined;
     return { type: 'fail', variant: v.label, reason: 'replay diverged: recorded call #' + v.state.diverged + ' threw ' + message(v.state.error) + ' on a repeated replay but did not throw when it was recorded (does it depend on state a previous call changed?)' };
@@ -287,7 +204,7 @@ async function main() {
   const targetNs = Math.max(job.minSampleNs, Math.min(job.maxSampleNs, (samplingNs * 0.6) / (job.maxSamples * variants.length)));
   // What one sample may cost in wall time (rebuild and GCs included) for maxSamples rounds to fit.
   const wallPerSampleNs = samplingNs / (job.maxSamples * variants.length);
-  const wallCap = (v) => Math.max(1, Math.floor(wallPerSampleNs / Math.max(v.wallPerPass || 1, 1)));
+  const wallCap = (/** @type {Variant} */ v) => Math.max(1, Math.floor(wallPerSampleNs / Math.max(v.wallPerPass || 1, 1)));
   tell({ phase: 'warmup' });
   for (let round = 0; ; round++) {
     const elapsed = Date.now() - now0;
@@ -305,6 +222,7 @@ async function main() {
     }
   }
   // The JIT has settled when the last 3 warm-up samples' median is within 10% of the 3 before.
+  /** @param {Variant} v */
   function settled(v) {
     if (v.warm.length < 6) return false;
     const a = median(v.warm.slice(-3));
@@ -367,4 +285,3 @@ if (require.main === module && typeof process.send === 'function') {
 } else {
   module.exports = { revive, locate };
 }
-`;

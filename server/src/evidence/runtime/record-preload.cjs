@@ -1,7 +1,7 @@
+// @ts-check
 /**
- * The recording preload, kept as source text (like the runners' reporters) and
- * written to the run's temp directory: it is loaded into every Node process of a
- * test run through `NODE_OPTIONS=--require <it>` (workers and per-file
+ * The recording preload (record.ts runs it): it is loaded into every Node process
+ * of a test run through `NODE_OPTIONS=--require <it>` (workers and per-file
  * subprocesses inherit it), and mocha also gets it as a root-hook plugin.
  *
  * In each process it
@@ -41,12 +41,29 @@
  * the same thrown value), constructors are not wrapped, and it stays out when
  * V8 coverage is already being collected (`NODE_V8_COVERAGE`).
  */
-export const recordPreload = String.raw`'use strict';
+'use strict';
+/**
+ * Most parameters below are the test frameworks' own objects (mocha's runner, vitest's worker
+ * state, jest-runtime's internals) or the workspace's values: typed `any` where they are.
+ * @typedef {{ file: string, titlePath: string[] }} TestRef  a test as the reporters name it
+ * @typedef {{ s: number, lineStarts: number[], shift: number }} ScriptInfo  a workspace script: its number in the NDJSON, where its lines start
+ * @typedef {[number, number, number, number, number]} Range  startLine, startCol, endLine, endCol, count
+ * @typedef {{ s: number, functions: { name: string, ranges: Range[] }[] }} ScriptCoverage
+ * @typedef {{ name: string, key: string, test: TestRef | null, chunks: ScriptCoverage[][] }} OpenNodeTest  a node:test test or suite that is running
+ * @typedef {{
+ *   exports: { mochaHooks?: Record<string, (this: any) => void> },
+ *   mochaRunner?: (runner: any) => void,
+ *   serialise?: (value: unknown) => unknown,
+ * }} RecorderState  what other programs (the mocha reporter, tests) reach through Symbol.for('crucible.record')
+ */
 const KEY = Symbol.for('crucible.record');
-if (!globalThis[KEY]) globalThis[KEY] = crucibleStart();
-module.exports = globalThis[KEY].exports;
+const registry = /** @type {Record<symbol, RecorderState | undefined>} */ (/** @type {unknown} */ (globalThis));
+if (!registry[KEY]) registry[KEY] = crucibleStart();
+module.exports = /** @type {RecorderState} */ (registry[KEY]).exports;
 
+/** @returns {RecorderState} */
 function crucibleStart() {
+  /** @type {RecorderState} */
   const state = { exports: {} };
   const root = process.env.CRUCIBLE_RECORD_ROOT;
   const dir = process.env.CRUCIBLE_RECORD_DIR;
@@ -57,15 +74,19 @@ function crucibleStart() {
   const fs = require('fs');
   const path = require('path');
   const url = require('url');
-  const Module = require('module');
+  // Module.prototype._compile and load are internals: not in the typings.
+  const Module = /** @type {any} */ (require('module'));
   let inspector;
   try { inspector = require('inspector'); } catch (e) { return state; }
   let threadId = 0;
   try { threadId = require('worker_threads').threadId; } catch (e) {}
   const out = path.join(dir, 'rec-' + process.pid + '-' + threadId + '.ndjson');
   const maxSamples = Number(process.env.CRUCIBLE_RECORD_SAMPLES) || 20;
-  const self = __filename;
+  // Crucible's own programs (this one, the reporters) sit together: none of them is the workspace's.
+  const ownDir = path.dirname(__filename) + path.sep;
+  /** @type {number | undefined} */
   let fd;
+  /** @param {object} obj one NDJSON line */
   function write(obj) {
     try {
       if (fd === undefined) fd = fs.openSync(out, 'a');
@@ -74,9 +95,18 @@ function crucibleStart() {
   }
   const session = new inspector.Session();
   try { session.connect(); } catch (e) { return state; }
+  /**
+   * The inspector's answer, synchronously (the in-process session calls back before post returns).
+   * @param {string} method
+   * @param {object} [params]
+   * @returns {any}
+   */
   function post(method, params) {
-    let err, res;
-    session.post(method, params || {}, (e, r) => { err = e; res = r; });
+    /** @type {Error | null | undefined} */
+    let err;
+    /** @type {any} */
+    let res;
+    /** @type {(method: string, params: object, callback: (e: Error | null, r: any) => void) => void} */ (session.post)(method, params || {}, (e, r) => { err = e; res = r; });
     if (err) throw err;
     return res;
   }
@@ -94,23 +124,35 @@ function crucibleStart() {
     // A debugger statement must not stop a process whose only debugger is us.
     post('Debugger.setSkipAllPauses', { skip: true });
   }
+  /** @type {Map<string, string>} */
   const compiledSources = new Map();
 
   const rootPrefix = root.endsWith(path.sep) ? root : root + path.sep;
   const nm = path.sep + 'node_modules' + path.sep;
+  /**
+   * The absolute path of a file of the workspace (not node_modules, not ours), else undefined.
+   * @param {string | undefined} u a path or a file:// URL
+   */
   function workspacePath(u) {
     if (!u) return undefined;
     let p = u;
     if (p.startsWith('file://')) { try { p = url.fileURLToPath(p); } catch (e) { return undefined; } }
-    if (!p.startsWith(rootPrefix) || p.includes(nm) || p === self) return undefined;
+    if (!p.startsWith(rootPrefix) || p.includes(nm) || p.startsWith(ownDir)) return undefined;
     return p;
   }
 
   // ---- coverage ----
+  /** @type {Map<string, ScriptInfo | null>} */
   const scripts = new Map();
   let scriptCount = 0;
+  /**
+   * @param {string} scriptId
+   * @param {string} u
+   * @param {number} extent the module function's length
+   * @returns {ScriptInfo | null}
+   */
   function describeScript(scriptId, u, extent) {
-    if (scripts.has(scriptId)) return scripts.get(scriptId);
+    if (scripts.has(scriptId)) return /** @type {ScriptInfo | null} */ (scripts.get(scriptId));
     let info = null;
     const file = workspacePath(u);
     if (file) {
@@ -119,7 +161,7 @@ function crucibleStart() {
       let source = compiledSources.get(file);
       if (source === undefined || source.length !== extent) {
         source = '';
-        try { enableDebugger(); source = post('Debugger.getScriptSource', { scriptId }).scriptSource; } catch (e) {}
+        try { enableDebugger(); source = /** @type {string} */ (post('Debugger.getScriptSource', { scriptId }).scriptSource); } catch (e) {}
       }
       const lineStarts = [0];
       for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 10) lineStarts.push(i + 1);
@@ -134,6 +176,11 @@ function crucibleStart() {
     scripts.set(scriptId, info);
     return info;
   }
+  /**
+   * @param {ScriptInfo} info
+   * @param {number} offset
+   * @returns {[number, number]}
+   */
   function position(info, offset) {
     const starts = info.lineStarts;
     let lo = 0, hi = starts.length - 1;
@@ -142,32 +189,43 @@ function crucibleStart() {
     if (lo === 0) col = Math.max(0, col - info.shift);
     return [lo, col];
   }
+  /** @returns {ScriptCoverage[]} */
   function take() {
+    /** @type {any} */
     let res;
     try { res = post('Profiler.takePreciseCoverage'); } catch (e) { return []; }
+    /** @type {ScriptCoverage[]} */
     const taken = [];
     for (const sc of res.result) {
-      const executed = sc.functions.filter((f) => f.ranges[0].count > 0);
+      const executed = sc.functions.filter((/** @type {any} */ f) => f.ranges[0].count > 0);
       if (executed.length === 0) continue;
       const info = describeScript(sc.scriptId, sc.url, sc.functions.length > 0 ? sc.functions[0].ranges[0].endOffset : -1);
       if (!info) continue;
+      /** @type {ScriptCoverage['functions']} */
       const functions = [];
       for (const f of sc.functions) {
         const r0 = f.ranges[0];
         // An unexecuted function matters only inside an executed one (its lines are not covered).
-        if (r0.count === 0 && !executed.some((e) => e.ranges[0].startOffset <= r0.startOffset && r0.endOffset <= e.ranges[0].endOffset)) continue;
-        const ranges = (r0.count === 0 ? [r0] : f.ranges).map((r) => [...position(info, r.startOffset), ...position(info, r.endOffset), r.count]);
+        if (r0.count === 0 && !executed.some((/** @type {any} */ e) => e.ranges[0].startOffset <= r0.startOffset && r0.endOffset <= e.ranges[0].endOffset)) continue;
+        const ranges = (r0.count === 0 ? [r0] : f.ranges).map((/** @type {any} */ r) => /** @type {Range} */ ([...position(info, r.startOffset), ...position(info, r.endOffset), r.count]));
         functions.push({ name: f.functionName, ranges });
       }
       taken.push({ s: info.s, functions });
     }
     return taken;
   }
+  /** @type {TestRef | null} */
   let current = null;
+  /**
+   * Writes what ran since the last take, as the test's (or outside any test, or the file's).
+   * @param {TestRef | null} test
+   * @param {'test' | 'outside' | 'file'} scope
+   */
   function flush(test, scope) {
     const taken = take();
     if (taken.length > 0) write({ type: 'coverage', test, scope, scripts: taken });
   }
+  /** @param {TestRef} test */
   function testBegin(test) {
     if (current) testEnd();
     flush(null, 'outside');
@@ -181,8 +239,9 @@ function crucibleStart() {
   }
   // node:test runs each file in a subprocess of its own: what runs outside a test is that file's.
   const nodeTestFile = process.env.NODE_TEST_CONTEXT && process.argv[1] ? path.resolve(process.argv[1]) : undefined;
+  /** @type {{ open: OpenNodeTest[], stacks: Map<string, string[]>, off: boolean }} */
   const nodeTest = { open: [], stacks: new Map(), off: false };
-  function fileFlush() { flush({ file: nodeTestFile, titlePath: [] }, 'file'); }
+  function fileFlush() { flush({ file: /** @type {string} */ (nodeTestFile), titlePath: [] }, 'file'); }
   // What ran since the last event goes to the innermost open test or suite (kept until it completes), else to the file.
   function nodeTestTake() {
     const top = nodeTest.open[nodeTest.open.length - 1];
@@ -190,6 +249,10 @@ function crucibleStart() {
     const taken = take();
     if (taken.length > 0) top.chunks.push(taken);
   }
+  /**
+   * @param {OpenNodeTest} entry
+   * @param {boolean} isTest
+   */
   function nodeTestWrite(entry, isTest) {
     for (const scripts of entry.chunks) {
       if (isTest && entry.test) write({ type: 'coverage', test: entry.test, scope: 'test', scripts });
@@ -204,6 +267,10 @@ function crucibleStart() {
     for (const entry of nodeTest.open) nodeTestWrite(entry, false);
     nodeTest.open = [];
   }
+  /**
+   * @param {string} type
+   * @param {any} data
+   */
   function nodeTestEvent(type, data) {
     if (nodeTest.off || !data || typeof data !== 'object') return;
     if (type !== 'test:dequeue' && type !== 'test:complete') return;
@@ -253,16 +320,26 @@ function crucibleStart() {
       configurable: true,
       writable: true,
       enumerable: false,
+      /**
+       * @this {any}
+       * @param {string | symbol} type
+       * @param {any} data
+       */
       value: function emit(type, data) {
         try {
           if (typeof type === 'string' && type.startsWith('test:') && this && this.constructor && this.constructor.name === 'TestsStream' && hasOwn.call(proto, 'emit')) {
-            delete proto.emit;
+            delete /** @type {any} */ (proto).emit;
             const stream = this;
             const inherited = Object.getPrototypeOf(stream);
             defineProp(stream, 'emit', {
               configurable: true,
               writable: true,
               enumerable: false,
+              /**
+               * @this {any}
+               * @param {string} type
+               * @param {any} data
+               */
               value: function emit(type, data) {
                 if (this === stream) { try { nodeTestEvent(type, data); } catch (e) {} }
                 return Reflect.apply(inherited.emit, this, arguments);
@@ -309,26 +386,30 @@ function crucibleStart() {
       try { testEnd(); } catch (e) {}
     },
   };
+  /** @param {any} runner mocha's Runner */
   state.mochaRunner = function mochaRunner(runner) {
     const active = () => !mochaRootHooksSeen;
     const close = () => { try { if (active() && current) testEnd(); } catch (e) {} };
-    runner.on('test', (t) => {
+    runner.on('test', (/** @type {any} */ t) => {
       if (!active()) return;
       close();
       try { testBegin({ file: t.file, titlePath: t.titlePath() }); } catch (e) {}
     });
-    runner.on('hook', (h) => { if (h && /^"(before|after) all" hook/.test(String(h.title))) close(); });
+    runner.on('hook', (/** @type {any} */ h) => { if (h && /^"(before|after) all" hook/.test(String(h.title))) close(); });
     runner.on('suite end', close);
     runner.on('end', close);
   };
 
   // vitest: its runner sets the worker state's current task at each test's start and end.
   const vitestStates = new WeakSet();
+  /** @param {any} task */
   function vitestTitlePath(task) {
+    /** @type {string[]} */
     const names = [];
     for (let t = task; t && !('filepath' in t); t = t.suite) names.unshift(t.name);
     return names;
   }
+  /** @param {any} ws vitest's worker state */
   function hookVitestState(ws) {
     if (!ws || typeof ws !== 'object' || vitestStates.has(ws)) return;
     vitestStates.add(ws);
@@ -352,6 +433,7 @@ function crucibleStart() {
   }
   const origDefineProperty = Object.defineProperty;
   if (process.env.VITEST || process.env.VITEST_POOL_ID || process.env.VITEST_WORKER_ID) {
+    /** @type {typeof Object.defineProperty} */
     const defineProperty = function defineProperty(obj, key, desc) {
       if (obj === globalThis && key === '__vitest_worker__' && desc) { try { hookVitestState(desc.value); } catch (e) {} }
       return origDefineProperty(obj, key, desc);
@@ -368,12 +450,20 @@ function crucibleStart() {
   const jestEnvironments = new WeakSet();
   const jestRuntimeProtos = new WeakSet();
   const jestLoaderProtos = new WeakSet();
+  /** @type {{ file: string | undefined, concurrent: boolean }} */
   const jestRun = { file: undefined, concurrent: false };
+  /** @param {any} test */
   function jestTitlePath(test) {
+    /** @type {string[]} */
     const names = [];
     for (let t = test; t && t.parent && names.length < 100; t = t.parent) names.unshift(String(t.name));
     return names;
   }
+  /**
+   * @param {any} block
+   * @param {number} depth
+   * @returns {boolean}
+   */
   function jestHasConcurrent(block, depth) {
     if (!block || !Array.isArray(block.children) || depth > 100) return false;
     for (const c of block.children) {
@@ -382,6 +472,11 @@ function crucibleStart() {
     }
     return false;
   }
+  /**
+   * @param {any} event
+   * @param {any} state
+   * @param {string} file
+   */
   function jestEvent(event, state, file) {
     const name = event && event.name;
     if (name === 'run_start') {
@@ -403,6 +498,10 @@ function crucibleStart() {
       testEnd();
     }
   }
+  /**
+   * @param {any} env
+   * @param {unknown} testPath
+   */
   function hookJestEnvironment(env, testPath) {
     if (!env || typeof env !== 'object' || typeof testPath !== 'string' || jestEnvironments.has(env)) return;
     jestEnvironments.add(env);
@@ -412,6 +511,11 @@ function crucibleStart() {
       configurable: true,
       writable: true,
       enumerable: false,
+      /**
+       * @this {any}
+       * @param {any} event
+       * @param {any} state
+       */
       value: function handleTestEvent(event, state) {
         try { jestEvent(event, state, file); } catch (e) {}
         if (typeof theirs === 'function') return Reflect.apply(theirs, this, arguments);
@@ -419,6 +523,10 @@ function crucibleStart() {
     });
   }
   // Where a module of the test's registry has run (jest 30: CjsLoader#loadModule, before: Runtime#_loadModule).
+  /**
+   * @param {any} proto
+   * @param {string} key
+   */
   function hookJestLoader(proto, key) {
     if (!proto || jestLoaderProtos.has(proto)) return;
     const d = Object.getOwnPropertyDescriptor(proto, key);
@@ -426,6 +534,13 @@ function crucibleStart() {
     jestLoaderProtos.add(proto);
     const orig = d.value;
     const wrapped = {
+      /**
+       * @this {any}
+       * @param {any} localModule
+       * @param {unknown} from
+       * @param {unknown} moduleName
+       * @param {unknown} modulePath
+       */
       [key](localModule, from, moduleName, modulePath) {
         const r = Reflect.apply(orig, this, arguments);
         try { instrumentJestModule(localModule, modulePath); } catch (e) {}
@@ -435,6 +550,10 @@ function crucibleStart() {
     origDefineProperty(proto, key, { ...d, value: wrapped });
   }
   const mocksDir = path.sep + '__mocks__' + path.sep;
+  /**
+   * @param {any} localModule
+   * @param {unknown} modulePath
+   */
   function instrumentJestModule(localModule, modulePath) {
     if (!localModule || typeof localModule !== 'object' || typeof modulePath !== 'string') return;
     const file = workspacePath(modulePath);
@@ -444,12 +563,14 @@ function crucibleStart() {
     const wrapped = instrumentExports(exp, file);
     if (wrapped !== exp) localModule.exports = wrapped;
   }
+  /** @param {any} rt a jest-runtime Runtime */
   function seeJestRuntime(rt) {
     jestRuntimes.add(rt);
     const loader = rt.cjsLoader;
     if (loader && typeof loader === 'object') hookJestLoader(Object.getPrototypeOf(loader), 'loadModule');
     hookJestEnvironment(rt._environment, rt._testPath);
   }
+  /** @param {any} exp jest-runtime's exports */
   function hookJestRuntime(exp) {
     const Runtime = typeof exp === 'function' ? exp : exp && exp.default;
     const proto = typeof Runtime === 'function' ? Runtime.prototype : undefined;
@@ -477,9 +598,15 @@ function crucibleStart() {
   const instrumented = new WeakSet();
   const sampleCount = new Map();
   const FnToString = Function.prototype.toString;
+  /** @param {Function} fn */
   function isClass(fn) {
     try { return /^class[\s{]/.test(FnToString.call(fn)); } catch (e) { return false; }
   }
+  /**
+   * @param {any} fn
+   * @param {string} file
+   * @param {string} name
+   */
   function wrap(fn, file, name) {
     if (typeof fn !== 'function' || proxies.has(fn)) return fn;
     const known = proxyOf.get(fn);
@@ -510,9 +637,20 @@ function crucibleStart() {
     proxyOf.set(fn, proxy);
     return proxy;
   }
+  /**
+   * @param {string} key
+   * @param {string} file
+   * @param {string} name
+   * @param {Function} fn
+   * @param {unknown} before the arguments, serialised before the call
+   * @param {unknown[]} args
+   * @param {{ error: unknown } | { result: any }} outcome
+   * @param {number} durationNs
+   */
   function record(key, file, name, fn, before, args, outcome, durationNs) {
     try {
       const after = serialise(args);
+      /** @type {{ args: unknown, durationNs: number, mutated: boolean, error?: unknown, result?: unknown }} */
       const sample = { args: before, durationNs, mutated: JSON.stringify(before) !== JSON.stringify(after) };
       if ('error' in outcome) sample.error = serialiseError(outcome.error);
       else if (outcome.result && typeof outcome.result.then === 'function') sample.result = '[Promise]';
@@ -520,6 +658,7 @@ function crucibleStart() {
       write({ type: 'call', file, name, fnName: fn.name, test: current || (nodeTestFile ? currentNodeTest() : null), sample });
     } catch (e) {}
   }
+  /** @param {unknown} e */
   function serialiseError(e) {
     if (e && typeof e === 'object') {
       const out = serialise(e);
@@ -527,6 +666,11 @@ function crucibleStart() {
     }
     return { thrown: serialise(e) };
   }
+  /**
+   * @param {any} cls
+   * @param {string} file
+   * @param {string} name
+   */
   function instrumentClass(cls, file, name) {
     if (instrumented.has(cls)) return;
     instrumented.add(cls);
@@ -548,6 +692,11 @@ function crucibleStart() {
       }
     }
   }
+  /**
+   * @param {any} value
+   * @param {string} file
+   * @param {string} name
+   */
   function instrumentValue(value, file, name) {
     if (typeof value !== 'function' || proxies.has(value)) return value;
     // A jest.fn() / vi.fn() the module exports: a mock, not the module's code.
@@ -558,6 +707,12 @@ function crucibleStart() {
     }
     return wrap(value, file, name);
   }
+  /**
+   * The exports with their functions wrapped (the same object, or a view of it when its properties cannot be redefined).
+   * @param {any} exp
+   * @param {string} file
+   * @returns {any}
+   */
   function instrumentExports(exp, file) {
     if (!exp || (typeof exp !== 'object' && typeof exp !== 'function') || instrumented.has(exp) || proxies.has(exp)) return exp;
     if (typeof exp === 'function') {
@@ -607,6 +762,11 @@ function crucibleStart() {
     return exp;
   }
   const origCompile = Module.prototype._compile;
+  /**
+   * @this {any}
+   * @param {unknown} content
+   * @param {string} filename
+   */
   Module.prototype._compile = function _compile(content, filename) {
     try {
       const file = workspacePath(filename);
@@ -615,6 +775,10 @@ function crucibleStart() {
     return origCompile.apply(this, arguments);
   };
   const origLoad = Module.prototype.load;
+  /**
+   * @this {any}
+   * @param {string} filename
+   */
   Module.prototype.load = function load(filename) {
     const r = origLoad.apply(this, arguments);
     try {
@@ -626,10 +790,11 @@ function crucibleStart() {
     } catch (e) {}
     return r;
   };
+  /** @param {any} ws vitest's worker state */
   function instrumentViteModules(ws) {
     const cache = ws.moduleCache;
     if (!cache || typeof cache.forEach !== 'function') return;
-    cache.forEach((mod, id) => {
+    cache.forEach((/** @type {any} */ mod, /** @type {unknown} */ id) => {
       try {
         const file = workspacePath(typeof id === 'string' ? id.split('?')[0] : '');
         if (file && mod && mod.exports && mod.evaluated !== false) instrumentExports(mod.exports, file);
@@ -642,16 +807,27 @@ function crucibleStart() {
   const ObjProto = Object.prototype;
   // Values may come from another realm (jest runs tests in a vm context): brand checks, not instanceof.
   const types = require('util').types;
+  /** @param {object} proto */
   function isObjectPrototype(proto) {
     if (proto === ObjProto) return true;
     if (Object.getPrototypeOf(proto) !== null) return false;
     const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor');
     return !!ctor && typeof ctor.value === 'function' && ctor.value.name === 'Object' && ctor.value.prototype === proto && /\[native code\]\s*\}$/.test(FnToString.call(ctor.value));
   }
+  /**
+   * @param {unknown} value
+   * @returns {unknown} JSON-safe
+   */
   function serialise(value) {
     const seen = new Set();
     let nodes = 0;
+    /** @param {number} n */
     function more(n) { return '…(truncated: ' + n + ' more)'; }
+    /**
+     * @param {any} v
+     * @param {number} depth
+     * @returns {unknown}
+     */
     function s(v, depth) {
       if (v === null) return null;
       const t = typeof v;
@@ -667,6 +843,7 @@ function crucibleStart() {
       seen.add(v);
       try {
         if (Array.isArray(v)) {
+          /** @type {unknown[]} */
           const a = [];
           const n = Math.min(v.length, MAX_ITEMS);
           for (let i = 0; i < n; i++) a.push(s(v[i], depth + 1));
@@ -676,11 +853,13 @@ function crucibleStart() {
         if (types.isDate(v)) { const time = Date.prototype.getTime.call(v); return { __type: 'Date', value: Number.isNaN(time) ? 'Invalid Date' : new Date(time).toISOString() }; }
         if (types.isRegExp(v)) return { __type: 'RegExp', value: RegExp.prototype.toString.call(v) };
         if (v instanceof Error || types.isNativeError(v)) {
+          /** @type {Record<string, unknown>} */
           const o = { __type: 'Error', name: String(v.name), message: String(v.message) };
           for (const k of Object.keys(v)) { const d = Object.getOwnPropertyDescriptor(v, k); if (d && 'value' in d) o[k] = s(d.value, depth + 1); }
           return o;
         }
         if (types.isMap(v)) {
+          /** @type {unknown[]} */
           const entries = [];
           let i = 0;
           for (const [k, val] of Map.prototype.entries.call(v)) { if (i++ >= MAX_ITEMS) { entries.push(more(v.size - MAX_ITEMS)); break; } entries.push([s(k, depth + 1), s(val, depth + 1)]); }
@@ -693,13 +872,16 @@ function crucibleStart() {
           return { __type: 'Set', values };
         }
         if (ArrayBuffer.isView(v)) {
-          const len = v.length !== undefined ? v.length : v.byteLength;
+          /** @type {any} */
+          const view = v;
+          const len = view.length !== undefined ? view.length : view.byteLength;
           const values = [];
-          if (v.length !== undefined) for (let i = 0; i < Math.min(len, MAX_ITEMS); i++) values.push(typeof v[i] === 'bigint' ? v[i].toString() : v[i]);
+          if (view.length !== undefined) for (let i = 0; i < Math.min(len, MAX_ITEMS); i++) values.push(typeof view[i] === 'bigint' ? view[i].toString() : view[i]);
           if (len > MAX_ITEMS) values.push(more(len - MAX_ITEMS));
-          return { __type: (v.constructor && v.constructor.name) || 'TypedArray', length: len, values };
+          return { __type: (view.constructor && view.constructor.name) || 'TypedArray', length: len, values };
         }
         if (types.isPromise(v)) return '[Promise]';
+        /** @type {Record<string, unknown>} */
         const o = {};
         const proto = Object.getPrototypeOf(v);
         if (proto !== null && !isObjectPrototype(proto)) {
@@ -725,4 +907,3 @@ function crucibleStart() {
   state.serialise = serialise;
   return state;
 }
-`;

@@ -1,67 +1,60 @@
-/**
- * The Python benchmark worker, kept as source text like the Node one (worker.ts) and
- * written to a temp directory per benchmark. replay.ts runs it with the Python the
- * pytest adapter picks (`pythonWithPytest`), cwd = the workspace folder, in its own
- * process group, with PYTHONDONTWRITEBYTECODE=1 and `-B`, and gives it a job file
- * (`argv[1]`, JSON):
- *
- *   { variants: [{ label, file (absolute), qualifiedName, source? }],
- *     calls: [{ args (recorded JSON), threw }],
- *     sysPath: [absolute dirs, first first], maxMemoryBytes,
- *     deadline (epoch ms), warmupMs, maxSamples, minSampleNs, maxSampleNs, maxInvocationsPerSample }
- *
- * It reports JSON lines on file descriptor 3 (its stdout and stderr are the workspace
- * code's): `{type:'phase', …}` as it goes (so a timeout can say where it hung), then
- * `{type:'done', calls, rounds, notes, skipped, variants:[{label, samplesNs, batch, async}]}`
- * or `{type:'fail', reason, variant?, skipped?}`; `skipped` counts calls dropped here
- * by reason (replayable.ts `SkipReason`), on top of those replay.ts dropped before.
- *
- * Method (the Node worker's, see README "Benchmarks"):
- * 0. `resource.setrlimit(RLIMIT_AS, maxMemoryBytes)` where available (a MemoryError
- *    then fails the benchmark with "ran out of memory"); sys.path = `sysPath` (pytest's
- *    `pythonpath` entries, then the workspace folder) in front, the module's own
- *    directory at the end;
- * 1. import each variant's module by its dotted name under a sys.path entry (so the
- *    classes the recording names by `__module`/`__class` are the ones the function
- *    sees), else by file path (`spec_from_file_location`); a variant with `source` is
- *    that text executed in a copy of the module's namespace. Find the function by
- *    qualified name: `f`, `Class.method` (the recorded `self` is the first argument),
- *    a staticmethod (no `self`), a classmethod (the recorded `cls` is replaced by the
- *    class), a property's getter; decorated functions are unwrapped (`__wrapped__`),
- *    since the recorded arguments are the inner function's own. Coroutine functions
- *    and async generators are refused; a generator is drained inside the timed call;
- * 2. arguments are decoded with the recorder's `decode` (pytestRecorder.ts), once to
- *    see which calls can be rebuilt (an instance of a class that cannot be imported,
- *    a `self` that is not an instance of the method's class → skipped, counted), then
- *    fresh for every invocation, outside the clock (a `pickle` round trip when the
- *    value holds only builtin types: the same copy, faster; arguments holding only
- *    immutable values are shared);
- * 3. verification pass: every call once per variant; one that raises where the
- *    recorded one did not → fail "replay diverged"; cut to a prefix when a pass would
- *    not fit the budget;
- * 4. warm-up and batch calibration, interleaved, then one common batch;
- * 5. rounds with a rotating first variant until maxSamples or the deadline. A sample
- *    is `time.perf_counter_ns()` around `batch` passes over the calls, divided by the
- *    invocations. Before it (outside the clock) `gc.collect()` clears the previous
- *    sample's garbage; during it the cyclic collector is disabled (`gc.disable()`,
- *    re-enabled after), so its pauses, whose cost depends on everything alive in the
- *    process, are not in the timings; reference counting frees as usual.
- */
-import { pytestRecorder } from '../record/pytestRecorder';
+"""Crucible benchmark worker (Python): replays recorded calls and times them.
 
-const decodeStart = '# ---- JSON-safe encoding';
-const decodeEnd = '# ---- tracing';
+replay.ts runs it (through supervise.ts) with the Python the pytest adapter picks, cwd = the
+workspace folder, in its own process group, with PYTHONDONTWRITEBYTECODE=1 and `-B`,
+CRUCIBLE_WORKER_MEMORY_MB (the address-space limit it sets on itself), and a job file
+(`argv[1]`, JSON):
 
-/** The recorder's encoding section (encode/decode/decode_args and helpers): one definition of the format. */
-function recorderCodec(): string {
-  const a = pytestRecorder.indexOf(decodeStart);
-  const b = pytestRecorder.indexOf(decodeEnd);
-  if (a < 0 || b < a) throw new Error('pytestRecorder.ts: the encoding section markers moved; pythonWorker.ts cannot reuse decode');
-  return pytestRecorder.slice(a, b);
-}
+  { variants: [{ label, file (absolute), qualifiedName, source? }],
+    calls: [{ args (recorded JSON), threw }],
+    sysPath: [absolute dirs, first first],
+    deadline (epoch ms), warmupMs, maxSamples, minSampleNs, maxSampleNs, maxInvocationsPerSample }
 
-const workerMain = String.raw`
-# ---- benchmark worker --------------------------------------------------------------
+It reports JSON lines on file descriptor 3 (its stdout and stderr are the workspace
+code's): `{type:'phase', ...}` as it goes (so a timeout can say where it hung), then
+`{type:'done', calls, rounds, notes, skipped, variants:[{label, samplesNs, batch, async}]}`
+or `{type:'fail', reason, variant?, skipped?}`; `skipped` counts calls dropped here
+by reason (replayable.ts `SkipReason`), on top of those replay.ts dropped before.
+
+Method (the Node worker's, see docs on benchmarks):
+0. `resource.setrlimit(RLIMIT_AS, CRUCIBLE_WORKER_MEMORY_MB)` where available (a
+   MemoryError then fails the benchmark with "ran out of memory"); sys.path = `sysPath`
+   (pytest's `pythonpath` entries, then the workspace folder) in front, the module's own
+   directory at the end, this file's directory removed;
+1. import each variant's module by its dotted name under a sys.path entry (so the
+   classes the recording names by `__module`/`__class` are the ones the function
+   sees), else by file path (`spec_from_file_location`); a variant with `source` is
+   that text executed in a copy of the module's namespace. Find the function by
+   qualified name: `f`, `Class.method` (the recorded `self` is the first argument),
+   a staticmethod (no `self`), a classmethod (the recorded `cls` is replaced by the
+   class), a property's getter; decorated functions are unwrapped (`__wrapped__`),
+   since the recorded arguments are the inner function's own. Coroutine functions
+   and async generators are refused; a generator is drained inside the timed call;
+2. arguments are decoded with the recorder's `decode` (crucible_codec), once to
+   see which calls can be rebuilt (an instance of a class that cannot be imported,
+   a `self` that is not an instance of the method's class -> skipped, counted), then
+   fresh for every invocation, outside the clock (a `pickle` round trip when the
+   value holds only builtin types: the same copy, faster; arguments holding only
+   immutable values are shared);
+3. verification pass: every call once per variant; one that raises where the
+   recorded one did not -> fail "replay diverged"; cut to a prefix when a pass would
+   not fit the budget;
+4. warm-up and batch calibration, interleaved, then one common batch;
+5. rounds with a rotating first variant until maxSamples or the deadline. A sample
+   is `time.perf_counter_ns()` around `batch` passes over the calls, divided by the
+   invocations. Before it (outside the clock) `gc.collect()` clears the previous
+   sample's garbage; during it the cyclic collector is disabled (`gc.disable()`,
+   re-enabled after), so its pauses, whose cost depends on everything alive in the
+   process, are not in the timings; reference counting frees as usual.
+"""
+import json
+import math
+import os
+import sys
+import time
+
+# The recorder's encoding: one definition of the format (imported before sys.path is rearranged).
+from crucible_codec import decode_args
 
 import gc
 import importlib
@@ -461,13 +454,21 @@ def _bump(skipped, reason):
     skipped[reason] = skipped.get(reason, 0) + 1
 
 
+def _memory_limit_bytes():
+    """The limit the supervisor (supervise.ts) gives this worker; 0: none."""
+    try:
+        return int(os.environ.get("CRUCIBLE_WORKER_MEMORY_MB") or 0) * 1024 * 1024
+    except ValueError:
+        return 0
+
+
 def run(job):
     deadline = job["deadline"]
     notes = []
     skipped = _skipped_so_far
 
     # 0. limits and sys.path
-    limit = job.get("maxMemoryBytes")
+    limit = _memory_limit_bytes()
     if limit:
         try:
             import resource
@@ -688,7 +689,7 @@ def main():
     _out = os.fdopen(3, "w", encoding="utf-8")
     with open(sys.argv[1], encoding="utf-8") as fh:
         job = json.load(fh)
-    limit = job.get("maxMemoryBytes") or 0
+    limit = _memory_limit_bytes()
     try:
         msg = run(job)
     except Fail as f:
@@ -708,7 +709,3 @@ _skipped_so_far = {}
 
 if __name__ == "__main__":
     main()
-`;
-
-/** The worker script: imports, the recorder's codec (decode/decode_args), the benchmark loop. */
-export const pythonBenchWorkerSource = ['"""Crucible benchmark worker (Python): replays recorded calls, see pythonWorker.ts."""', 'import base64', 'import json', 'import math', 'import os', 'import sys', 'import time', '', recorderCodec(), workerMain].join('\n');
