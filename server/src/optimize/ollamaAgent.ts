@@ -181,7 +181,7 @@ function importLines(t: OptimizeTarget): string[] {
 const truncatedMarker = /…\(truncated: (\d+) more\)$/;
 
 /**
- * Shape of a value as the recorder serialised it (`evidence/record/preload.ts`: arrays cut at
+ * Shape of a value as the recorder serialised it (`evidence/runtime/record-preload.cjs`: arrays cut at
  * 50 items with a `…(truncated: N more)` marker, strings at 1000 characters, `{__type}` for
  * Map, Set, typed arrays, bigint, undefined, …). Sizes go to `sizes`, a `#` marks their place.
  */

@@ -264,12 +264,7 @@ export async function compareVariants(options: CompareOptions): Promise<CompareR
     const job: WorkerJob = {
       variants: options.variants.map((v) => ({ label: v.id, file: path.resolve(options.root, v.file), qualifiedName: v.qualifiedName })),
       calls: replayable.map((s) => ({ args: s.args, threw: s.error !== undefined })),
-      deadline: spawnedAt + options.maxSeconds * 1000,
-      warmupMs: options.warmupMs ?? 200,
-      maxSamples: options.maxSamples ?? 50,
-      minSampleNs: (options.minSampleMs ?? 1) * 1e6,
-      maxSampleNs: Math.max(options.minSampleMs ?? 1, options.maxSampleMs ?? 10) * 1e6,
-      maxInvocationsPerSample: 1_000_000,
+      ...samplingPlan(options, spawnedAt),
     };
     writeFileSync(jobFile, JSON.stringify(job));
     const outcome = await runWorker(
@@ -403,12 +398,7 @@ async function comparePython(options: CompareOptions, started: number, fail: (re
       variants: options.variants.map((v) => ({ label: v.id, file: path.resolve(options.root, v.file), qualifiedName: v.qualifiedName, ...(v.source !== undefined ? { source: v.source } : {}) })),
       calls: replayable.map((s) => ({ args: s.args, threw: s.error !== undefined })),
       sysPath: [...pytestPythonPath(options.root), path.resolve(options.root)],
-      deadline: spawnedAt + options.maxSeconds * 1000,
-      warmupMs: options.warmupMs ?? 200,
-      maxSamples: options.maxSamples ?? 50,
-      minSampleNs: (options.minSampleMs ?? 1) * 1e6,
-      maxSampleNs: Math.max(options.minSampleMs ?? 1, options.maxSampleMs ?? 10) * 1e6,
-      maxInvocationsPerSample: 1_000_000,
+      ...samplingPlan(options, spawnedAt),
     };
     writeFileSync(jobFile, JSON.stringify(job));
     // Messages come on fd 3; the workspace code's stdout/stderr are the worker's own. The worker
@@ -554,4 +544,16 @@ function where(last: PhaseMessage | undefined): string {
     case 'sample':
       return `during round ${(last.round ?? 0) + 1} of samples`;
   }
+}
+
+/** How a worker (Node or Python) spends its time: the same plan for both. */
+function samplingPlan(options: BenchOptions, spawnedAt: number) {
+  return {
+    deadline: spawnedAt + options.maxSeconds * 1000,
+    warmupMs: options.warmupMs ?? 200,
+    maxSamples: options.maxSamples ?? 50,
+    minSampleNs: (options.minSampleMs ?? 1) * 1e6,
+    maxSampleNs: Math.max(options.minSampleMs ?? 1, options.maxSampleMs ?? 10) * 1e6,
+    maxInvocationsPerSample: 1_000_000,
+  };
 }
