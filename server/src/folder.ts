@@ -233,13 +233,17 @@ export class FolderEngine {
    * drift when the folder has evidence and opens a stored track record so lenses show
    * without a run. Undefined when the pass was cancelled.
    */
-  async indexAll(options: { force?: boolean; onProgress?: (p: IndexProgress) => void } = {}): Promise<FolderSummary | undefined> {
+  async indexAll(options: { force?: boolean; signal?: AbortSignal; onProgress?: (p: IndexProgress) => void } = {}): Promise<FolderSummary | undefined> {
     this.indexing++; // counted at once: a status published right after the call says "indexing"
     let summary: FolderSummary | undefined;
+    const cancel = () => this.index.cancel();
+    options.signal?.addEventListener('abort', cancel, { once: true });
     try {
       await this.ready;
+      if (options.signal?.aborted) return undefined;
       summary = await this.index.indexAll(options.onProgress, options.force === true);
     } finally {
+      options.signal?.removeEventListener('abort', cancel);
       this.indexing--;
       // A command-line run lets go of the index's lock once indexed; the index stays readable.
       if (this.options.exclusive) await this.index.close();

@@ -150,6 +150,16 @@ describe('FolderEngine (no connection)', function () {
     assert.equal(engine.drift.get('src/sheet.ts'), undefined, 'back to the verified code: no drift');
   });
 
+  it('an index pass stops when its signal is aborted, and says nothing was indexed', async () => {
+    const before = new AbortController();
+    before.abort();
+    assert.equal(await engine.indexAll({ force: true, signal: before.signal }), undefined);
+    const during = new AbortController();
+    assert.equal(await engine.indexAll({ force: true, signal: during.signal, onProgress: () => during.abort() }), undefined);
+    assert.equal(engine.indexing, 0);
+    assert.ok(await engine.indexAll(), 'a later pass completes');
+  });
+
   it('takes new settings at once and says what they change', async () => {
     const same = await engine.applySettings(normalizeSettings({ bench: { maxSecondsPerArtifact: 1 }, optimize: { budget: 3 } }));
     assert.deepEqual(same, { walk: false, embedder: false, diagnostics: false });
