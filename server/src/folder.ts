@@ -437,8 +437,13 @@ export class FolderEngine {
       return { report, notices: [...session.notices], changes };
     } finally {
       await session.dispose();
-      await store.flush().catch((err) => this.warn(`variants not written: ${(err as Error).message}`));
+      await this.saveTrackRecord(store);
     }
+  }
+
+  /** Writes the track record; a busy or unwritable store keeps it in memory and says so in the log. */
+  private async saveTrackRecord(store: TrackRecord): Promise<void> {
+    await store.flush().catch((err) => this.warn(`variants not written: ${(err as Error).message}`));
   }
 
   /** The agents' ranking and the optimizer's settings with their history (the Micro-agents view). */
@@ -463,7 +468,7 @@ export class FolderEngine {
     if (!v) return { problem: `No variant ${id} (it may have been removed by another optimize run).` };
     if (action === 'dismiss' || action === 'applied') {
       store.setStatus(v.id, action === 'dismiss' ? 'dismissed' : 'applied');
-      await store.flush().catch((err) => this.warn(`variants not written: ${(err as Error).message}`));
+      await this.saveTrackRecord(store);
       return { done: true };
     }
     const name = v.artifact.split('#')[1];
@@ -482,7 +487,7 @@ export class FolderEngine {
         const check = await session.verify({ ...target, fileText }, { agent: v.agent, target: v.artifact, code: v.code, summary: v.summary }, signal);
         if (!check.accepted) {
           store.setStatus(v.id, 'dismissed');
-          await store.flush().catch((err) => this.warn(`variants not written: ${(err as Error).message}`));
+          await this.saveTrackRecord(store);
           return { problem: `The file changed since this variant was verified, and it no longer passes: ${check.rejection?.step}: ${check.rejection?.reason}`, dismissed: true };
         }
         v.verification = check;

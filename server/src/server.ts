@@ -463,6 +463,15 @@ function asResponseError(err: unknown): unknown {
   return err instanceof TrustRequiredError ? new ResponseError(ErrorCodes.InvalidRequest, err.message) : err;
 }
 
+/** An engine call whose refusal (an untrusted folder) reaches the client as a request error. */
+async function refusedAsResponseError<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw asResponseError(err);
+  }
+}
+
 connection.onRequest(RunTestsRequest.type, async (params, token) => {
   const abort = startWorkspaceCode('Running tests', token);
   const out: FolderTestRun[] = [];
@@ -472,8 +481,8 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
     const ids = idsIn(folder, params.ids);
     if (ids === null) continue; // none of the requested tests lives here
     const event = (kind: 'started' | 'output', text: string) => connection.sendNotification(TestRunEventNotification.type, { runId: params.runId, folderUri: folder.uri, kind, text });
-    const { run, changedFiles } = await engine
-      .runTests({
+    const { run, changedFiles } = await refusedAsResponseError(
+      engine.runTests({
         runId: folders.size > 1 ? `${params.runId}:${engine.name}` : params.runId,
         ids,
         coverage: params.coverage === true,
@@ -486,8 +495,8 @@ connection.onRequest(RunTestsRequest.type, async (params, token) => {
           connection.console.log(`[${engine.name}] ${line}`);
           event('output', line);
         },
-      })
-      .catch((err) => Promise.reject(asResponseError(err)));
+      }),
+    );
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const r of run.results) counts[r.status]++;
     connection.console.info(`[${engine.name}] tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${run.durationMs} ms${run.problem ? ` (${run.problem})` : ''}${run.timedOut ? ' (timed out)' : ''}${run.cancelled ? ' (cancelled)' : ''}`);
@@ -510,14 +519,14 @@ connection.onRequest(BenchmarkRequest.type, async (params, token) => {
       await engine.ready;
       const ids = idsIn(folder, params.ids);
       if (ids === null) continue;
-      const got = await engine
-        .benchmark({
+      const got = await refusedAsResponseError(
+        engine.benchmark({
           runId: folders.size > 1 ? `${params.runId}:${engine.name}` : params.runId,
           ids,
           signal: abort.signal,
           onProgress: (done, total, id) => progress.report(total === 0 ? 100 : Math.floor((done / total) * 100), `${done + 1}/${total} ${id}`),
-        })
-        .catch((err) => Promise.reject(asResponseError(err)));
+        }),
+      );
       for (const o of got.outcomes) connection.console.info(`[${engine.name}] benchmark ${o.id}: ${o.ok ? `median ${formatNs(o.medianNs!)}/call [${formatNs(o.ciLowNs!)}, ${formatNs(o.ciHighNs!)}]` : o.reason}`);
       outcomes.push(...got.outcomes);
       if (got.changedFiles.length > 0) connection.sendNotification(IndexChangedNotification.type, { folderUri: folder.uri, files: got.changedFiles });
@@ -568,15 +577,17 @@ connection.onRequest(OptimizeRequest.type, async (params, token) => {
       const ids = idsIn(folder, params.ids);
       if (ids === null) continue;
       try {
-        const { report, notices: sessionNotices, changes } = await engine.optimize({
-          budget: params.budget,
-          ids,
-          signal: abort.signal,
-          onProgress: (m, fraction) => {
-            connection.console.info(`[${engine.name}] ${m}`);
-            if (fraction !== undefined) progress.report(Math.floor(fraction * 100), m.trim());
-          },
-        });
+        const { report, notices: sessionNotices, changes } = await refusedAsResponseError(
+          engine.optimize({
+            budget: params.budget,
+            ids,
+            signal: abort.signal,
+            onProgress: (m, fraction) => {
+              connection.console.info(`[${engine.name}] ${m}`);
+              if (fraction !== undefined) progress.report(Math.floor(fraction * 100), m.trim());
+            },
+          }),
+        );
         const notices = [...sessionNotices, ...changes];
         for (const n of notices) connection.console.info(`[${engine.name}] ${n}`);
         result.folders.push({
@@ -587,8 +598,6 @@ connection.onRequest(OptimizeRequest.type, async (params, token) => {
           verified: report.verified,
           notices,
         });
-      } catch (err) {
-        throw asResponseError(err);
       } finally {
         if (engine.openTrackRecord) optimizeChanged(folder);
       }
@@ -617,7 +626,7 @@ connection.onRequest(VariantActionRequest.type, async (params, token): Promise<V
   if (!folder) return { problem: `No variant ${params.id} (it may have been removed by another optimize run).` };
   const abort = new AbortController();
   token?.onCancellationRequested(() => abort.abort());
-  const decision = await folder.engine.decideVariant(params.id, params.action, abort.signal).catch((err) => Promise.reject(asResponseError(err)));
+  const decision = await refusedAsResponseError(folder.engine.decideVariant(params.id, params.action, abort.signal));
   if ('done' in decision || ('problem' in decision && decision.dismissed)) optimizeChanged(folder);
   if ('problem' in decision) return { problem: decision.problem };
   if ('diff' in decision) return { uri: fileUri(folder.engine, decision.diff.file), original: decision.diff.original, variant: decision.diff.variant, title: decision.diff.title };

@@ -4,43 +4,18 @@
  * variant decisions, cancellation and settings changes, on a small node:test workspace.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { FolderEngine, TrustRequiredError } from '../../server/src/folder';
 import { normalizeSettings } from '../../server/src/settings';
-import { tempWorkspace } from '../support/tempWorkspace';
+import { sheetWorkspace, slowSheetSource } from '../support/sheetWorkspace';
 
-const repo = path.resolve(__dirname, '../..');
-const slow = [
-  '/** How many fields the sheet has (its header line left out): splits the whole sheet on every line. */',
-  'export function countFields(sheet: string): number {',
-  '  let n = 0;',
-  "  for (let i = 1; i < sheet.split('\\n').length; i++) {",
-  "    const line = sheet.split('\\n')[i].trim();",
-  "    if (line) n += line.split(',').length;",
-  '  }',
-  '  return n;',
-  '}',
-  '',
-].join('\n');
-const files = {
-  'package.json': JSON.stringify({ name: 'engine', private: true, type: 'commonjs', scripts: { test: 'node --import tsx --test test/sheet.test.ts' } }),
-  'src/sheet.ts': slow,
-  'test/sheet.test.ts': [
-    "import { it } from 'node:test';",
-    "import assert from 'node:assert';",
-    "import { countFields } from '../src/sheet';",
-    "const sheet = ['sku,qty,where', ...Array.from({ length: 40 }, (_, i) => `sku-${i},${i},shelf ${i % 7}`)].join('\\n');",
-    "it('counts the fields of every line', () => { assert.equal(countFields(sheet), 120); });",
-    "it('counts nothing in a header-only sheet', () => { assert.equal(countFields('sku,qty'), 0); });",
-    '',
-  ].join('\n'),
-};
+const slow = slowSheetSource;
 const id = 'src/sheet.ts#countFields';
 
 describe('FolderEngine (no connection)', function () {
   this.timeout(180_000);
-  let ws: ReturnType<typeof tempWorkspace>;
+  let ws: ReturnType<typeof sheetWorkspace>;
   let engine: FolderEngine;
   const driftChanges: string[][] = [];
   const problems: string[] = [];
@@ -48,8 +23,7 @@ describe('FolderEngine (no connection)', function () {
   const buffers = new Map<string, string>();
 
   before(async () => {
-    ws = tempWorkspace(files);
-    symlinkSync(path.join(repo, 'node_modules'), path.join(ws.root, 'node_modules'), 'dir');
+    ws = sheetWorkspace();
     engine = await FolderEngine.create(ws.root, {
       settings: normalizeSettings({ bench: { maxSecondsPerArtifact: 1 }, optimize: { budget: 3 } }),
       owner: 'engine test',

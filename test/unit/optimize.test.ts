@@ -7,7 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, symlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CodeLensRequest, DidChangeConfigurationNotification, DidChangeTextDocumentNotification, DidOpenTextDocumentNotification } from 'vscode-languageserver-protocol/node';
@@ -21,51 +21,23 @@ import { createScratchWorkspace, verifyCandidate } from '../../server/src/optimi
 import { IndexedNotification, OptimizeRequest, RunTestsRequest, VariantActionRequest, WorkspaceTrustNotification } from '../../server/src/protocol';
 import { scriptWrongAnswer, startOllamaLoopbackDouble } from '../doubles/ollamaLoopbackDouble';
 import { LspClient } from '../lsp/lspClient';
+import { sheetWorkspace, slowSheetSource } from '../support/sheetWorkspace';
 import { tempWorkspace } from '../support/tempWorkspace';
 
 const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
 const cli = path.join(repo, 'dist/cli.js');
 
-const slow = [
-  '/** How many fields the sheet has (its header line left out): splits the whole sheet on every line. */',
-  'export function countFields(sheet: string): number {',
-  '  let n = 0;',
-  "  for (let i = 1; i < sheet.split('\\n').length; i++) {",
-  "    const line = sheet.split('\\n')[i].trim();",
-  "    if (line) n += line.split(',').length;",
-  '  }',
-  '  return n;',
-  '}',
-  '',
-].join('\n');
+const slow = slowSheetSource;
 /** The function's text as the index ranges it (the declaration; `export` is not part of it). */
 const original = slow.split('\n').slice(1, 9).join('\n').replace(/^export /, '');
-const files = {
-  'package.json': JSON.stringify({ name: 'opt', private: true, type: 'commonjs', scripts: { test: 'node --import tsx --test test/sheet.test.ts' } }),
-  'src/sheet.ts': slow,
-  'test/sheet.test.ts': [
-    "import { it } from 'node:test';",
-    "import assert from 'node:assert';",
-    "import { countFields } from '../src/sheet';",
-    "const sheet = ['sku,qty,where', ...Array.from({ length: 40 }, (_, i) => `sku-${i},${i},shelf ${i % 7}`)].join('\\n');",
-    "it('counts the fields of every line', () => { assert.equal(countFields(sheet), 120); });",
-    "it('counts nothing in a header-only sheet', () => { assert.equal(countFields('sku,qty'), 0); });",
-    '',
-  ].join('\n'),
-};
-
 function env(): NodeJS.ProcessEnv {
   const e = { ...process.env };
   delete e.CI;
   return e;
 }
 
-function workspace() {
-  const ws = tempWorkspace(files);
-  symlinkSync(path.join(repo, 'node_modules'), path.join(ws.root, 'node_modules'), 'dir');
-  return ws;
-}
+const workspace = sheetWorkspace;
 
 interface OptimizeJson {
   variants: { artifact: string; file: string; range: { start: { line: number; character: number }; end: { line: number; character: number } }; agent: string; code: string; speedup: number; speedupLow: number; inputsCompared: number; testsRun: number }[];
